@@ -1,0 +1,64 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is guessable.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BENCH_SECONDS ?= 20
+BENCH_SCALE ?= 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run serve test lint format migrate check-migrations revision seed token schema bench clean
+
+help:
+	@echo "make run        embedded PostgreSQL (unless DATABASE_URL), migrate, demo data, serve"
+	@echo "make test       the test suite against a throwaway PostgreSQL"
+	@echo "make lint       ruff check + format check + mypy --strict"
+	@echo "make migrate | revision m=\"...\" | seed | token | schema | bench"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gql-server migrate
+	$(BIN)/gql-server seed --if-empty
+	$(BIN)/gql-server serve --host $(HOST) --port $(PORT)
+
+serve: $(STAMP)
+	$(BIN)/gql-server serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(STAMP)
+	$(BIN)/gql-server migrate
+
+check-migrations: $(STAMP)
+	$(BIN)/gql-server migrate --check
+
+revision: $(STAMP)
+	@test -n "$(m)" || (echo 'usage: make revision m="what changed"' && exit 2)
+	$(BIN)/gql-server migrate
+	$(BIN)/alembic revision --autogenerate -m "$(m)"
+
+seed: $(STAMP)
+	$(BIN)/gql-server migrate
+	$(BIN)/gql-server seed
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

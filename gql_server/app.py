@@ -1,0 +1,36 @@
+"""The ASGI application: explicit routes, the engine in the lifespan, GraphQL at `/graphql`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from gql_server import health, migrate
+from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
+from gql_server.graphql_app import GraphQLApp
+from gql_server.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(database_url or resolve_database_url(settings), settings)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.head_revision = migrate.head_revision()
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    graphql = GraphQLApp(settings)
+    routes = [
+        Route("/health/live", health.live),
+        Route("/health/ready", health.ready),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,127 @@
+"""`gql-server`: serve, migrate, seed, token, export-schema. Every subcommand honours DATABASE_URL."""
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from gql_server import migrate
+from gql_server.database import resolve_database_url
+from gql_server.settings import get_settings
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    url = resolve_database_url(get_settings())
+
+    async def run() -> T:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.check:
+        differences = _with_engine(_check_then_report)
+        return 1 if differences else 0
+    _with_engine(migrate.upgrade)
+    print(f"database at revision {migrate.head_revision()}")
+    return 0
+
+
+async def _check_then_report(engine: AsyncEngine) -> list[object]:
+    revision = await migrate.current_revision(engine)
+    head = migrate.head_revision()
+    if revision != head:
+        print(f"database at revision {revision}, migrations head is {head}", file=sys.stderr)
+        return [("revision", revision, head)]
+    differences = await migrate.drift(engine)
+    for difference in differences:
+        print(f"models differ from migrations: {difference}", file=sys.stderr)
+    if not differences:
+        print(f"models and migrations agree (revision {head})")
+    return differences
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from gql_server import seed
+
+    async def work(engine: AsyncEngine) -> str:
+        if args.if_empty and not await seed.is_empty(engine):
+            return "database already has data; not seeding"
+        if args.scale is not None:
+            return str(await seed.seed_scale(engine, args.scale))
+        return str(await seed.seed_demo(engine))
+
+    print(_with_engine(work))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    # Start the embedded database once, here, and hand its URL to every worker.
+    os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    print(f"GraphiQL: http://{host}:{port}/graphql", flush=True)
+    uvicorn.run(
+        "gql_server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers or settings.workers,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gql-server", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    mig = commands.add_parser("migrate", help="upgrade the database to the latest revision")
+    mig.add_argument(
+        "--check", action="store_true", help="exit 1 when models and migrations differ"
+    )
+    mig.set_defaults(run=cmd_migrate)
+
+    seed = commands.add_parser("seed", help="fill the deterministic demo data")
+    seed.add_argument("--scale", type=float, help="benchmark dataset (1 = 10 orgs x 2,000 contents)")
+    seed.add_argument("--if-empty", action="store_true", help="only when no organization exists")
+    seed.set_defaults(run=cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=get_settings().log_level.upper(), format="%(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The engine: one connection pool per process, created in the app's lifespan."""
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_server import embedded
+from gql_server.settings import Settings
+
+_embedded_servers: list[object] = []
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """`DATABASE_URL` when set (any PostgreSQL URL, made asyncpg), else the embedded server's."""
+    if settings.database_url:
+        return to_asyncpg(settings.database_url)
+    server = embedded.start(settings.data_dir)
+    _embedded_servers.append(server)  # keep a handle: the server stops when the last one goes
+    return embedded.asyncpg_url(server)
+
+
+def to_asyncpg(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.drivername in {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_max_overflow,
+        pool_timeout=settings.pool_timeout_seconds,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "gql_server"}},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

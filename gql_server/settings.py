@@ -1,0 +1,75 @@
+"""Configuration, read once from the environment (prefix `GQL_`, plus plain `DATABASE_URL`)."""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_JWT_SECRET = "development-secret-change-me-in-production-0123456789"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GQL_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GQL_DATABASE_URL")
+    )
+    data_dir: Path = Path(".data/postgres")
+    pool_size: int = Field(default=10, ge=1)
+    pool_max_overflow: int = Field(default=5, ge=0)
+    pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    statement_timeout_ms: int = Field(default=5_000, ge=0)
+
+    environment: Environment = Environment.DEVELOPMENT
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    jwt_public_key: str | None = None
+    jwt_algorithm: str = "HS256"
+    token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+    introspection: bool | None = None
+    sql_statements_in_response: bool | None = None
+    max_page_size: int = Field(default=100, ge=1)
+    default_page_size: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> "Settings":
+        if self.is_production and self.jwt_algorithm.startswith("HS"):
+            if self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError(
+                    "production needs GQL_JWT_SECRET set to a secret of 32+ characters"
+                    " (or GQL_JWT_ALGORITHM=RS256 with GQL_JWT_PUBLIC_KEY)"
+                )
+        if self.jwt_algorithm.startswith("RS") and not self.jwt_public_key:
+            raise ValueError(f"GQL_JWT_ALGORITHM={self.jwt_algorithm} needs GQL_JWT_PUBLIC_KEY")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def introspection_allowed(self) -> bool:
+        return not self.is_production if self.introspection is None else self.introspection
+
+    @property
+    def report_sql_statements(self) -> bool:
+        if self.sql_statements_in_response is None:
+            return not self.is_production
+        return self.sql_statements_in_response
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,104 @@
+"""Tenant-scoped sessions: the two locks around every request.
+
+1. ORM: every ORM statement of the session gets `organization_id = :tenant` (and, unless asked
+   otherwise, `deleted_at IS NULL`) through `with_loader_criteria`; new rows get the tenant stamped.
+2. Database: the transaction switches to a role without BYPASSRLS and sets `app.tenant_id`, so the
+   row-level security policies of the migration scope even raw SQL to the tenant.
+"""
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm.interfaces import ORMOption
+
+from models import APP_ROLE, SoftDeleted, TenantScoped
+
+TENANT_ID = "tenant_id"
+READ_CRITERIA = "read_criteria"
+# Execution option: `session.execute(stmt, execution_options={INCLUDE_DELETED: True})`.
+INCLUDE_DELETED = "include_deleted"
+
+# One round trip sets up the whole transaction; the role switch comes last so the settings
+# before it are made with the login role's rights.
+_SETUP = text(
+    "select set_config('app.tenant_id', :tenant_id, true),"
+    " set_config('statement_timeout', :statement_timeout, true),"
+    " set_config('transaction_read_only', :read_only, true),"
+    f" set_config('role', '{APP_ROLE}', true)"
+)
+
+
+class CrossTenantWrite(Exception):
+    """A new row names an organization other than the session's tenant."""
+
+
+@asynccontextmanager
+async def tenant_session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant_id: UUID,
+    *,
+    read_only: bool = False,
+    statement_timeout_ms: int = 0,
+    read_criteria: Iterable[ORMOption] = (),
+) -> AsyncIterator[AsyncSession]:
+    """One session in one transaction for `tenant_id`: committed on success, else rolled back.
+
+    `read_criteria` are extra loader criteria (the viewer's read policy) added to every ORM query.
+    """
+    async with sessionmaker() as session:
+        session.info[TENANT_ID] = tenant_id
+        session.info[READ_CRITERIA] = tuple(read_criteria)
+        async with session.begin():
+            await session.execute(
+                _SETUP,
+                {
+                    "tenant_id": str(tenant_id),
+                    "statement_timeout": str(statement_timeout_ms),
+                    "read_only": "on" if read_only else "off",
+                },
+            )
+            yield session
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_to_tenant(state: ORMExecuteState) -> None:
+    tenant_id = state.session.info.get(TENANT_ID)
+    if tenant_id is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # criteria of the parent statement propagate to these
+    options: list[Any] = [
+        with_loader_criteria(
+            TenantScoped, lambda cls: cls.organization_id == tenant_id, include_aliases=True
+        )
+    ]
+    if not state.execution_options.get(INCLUDE_DELETED, False):
+        options.append(
+            with_loader_criteria(
+                SoftDeleted, lambda cls: cls.deleted_at.is_(None), include_aliases=True
+            )
+        )
+    options.extend(state.session.info.get(READ_CRITERIA, ()))
+    state.statement = state.statement.options(*options)
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_tenant(session: Session, _context: object, _instances: object) -> None:
+    tenant_id = session.info.get(TENANT_ID)
+    if tenant_id is None:
+        return
+    for obj in session.new:
+        if not isinstance(obj, TenantScoped):
+            continue
+        if obj.organization_id is None:
+            obj.organization_id = tenant_id
+        elif obj.organization_id != tenant_id:
+            raise CrossTenantWrite(
+                f"{type(obj).__name__} for organization {obj.organization_id} refused in a"
+                f" session of organization {tenant_id}"
+            )

@@ -1,0 +1,40 @@
+"""SQLAlchemy models: every table of the domain, imported here so the metadata is complete."""
+
+from models.attachment import Attachment
+from models.base import APP_ROLE, Audited, Base, SoftDeleted, TenantScoped, Timestamped
+from models.comment import Comment
+from models.content import Content, ContentPrerequisite, ContentStatus, Difficulty
+from models.organization import Organization, Plan
+from models.rating import Rating
+from models.tag import ContentTag, Tag
+from models.user import Role, User, UserProfile, UserStatus, normalize_email
+
+TENANT_TABLES = tuple(
+    table.name for table in Base.metadata.sorted_tables if "organization_id" in table.c
+)
+
+__all__ = [
+    "APP_ROLE",
+    "TENANT_TABLES",
+    "Attachment",
+    "Audited",
+    "Base",
+    "Comment",
+    "Content",
+    "ContentPrerequisite",
+    "ContentStatus",
+    "ContentTag",
+    "Difficulty",
+    "Organization",
+    "Plan",
+    "Rating",
+    "Role",
+    "SoftDeleted",
+    "Tag",
+    "TenantScoped",
+    "Timestamped",
+    "User",
+    "UserProfile",
+    "UserStatus",
+    "normalize_email",
+]

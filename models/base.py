@@ -1,0 +1,73 @@
+"""The declarative base: one naming convention, one type map, and the mixins every table shares."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+# The role every request runs as (`SET LOCAL ROLE`): no BYPASSRLS, so row-level security applies.
+APP_ROLE = "gql_app"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        UUID: PG_UUID(as_uuid=True),
+        dict[str, Any]: JSONB,
+    }
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), sort_order=90)
+    updated_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), onupdate=func.now(), sort_order=91
+    )
+
+
+class Audited(Timestamped):
+    """Who created and last changed the row; stamped from the viewer by the mutations."""
+
+    created_by: Mapped[UUID | None] = mapped_column(sort_order=92)
+    updated_by: Mapped[UUID | None] = mapped_column(sort_order=93)
+
+
+class SoftDeleted:
+    """Rows are hidden, not removed: the tenant session filters `deleted_at IS NULL` by default."""
+
+    deleted_at: Mapped[datetime | None] = mapped_column(sort_order=94)
+    deleted_by: Mapped[UUID | None] = mapped_column(sort_order=95)
+
+
+class TenantScoped:
+    """A row of one organization. `organization_id` leads the primary key of every tenant table."""
+
+    @declared_attr
+    def organization_id(cls) -> Mapped[UUID]:
+        return mapped_column(
+            ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True, sort_order=-10
+        )
+
+
+def str_enum(enum: type[Any]) -> Enum:
+    """A `varchar` + CHECK enum: adding a value later is a one-line migration, not a type swap."""
+    return Enum(
+        enum,
+        name=enum.__name__.lower(),
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+    )

@@ -1,0 +1,104 @@
+"""Test fixtures: one real PostgreSQL per run (embedded, or TEST_DATABASE_URL), migrated once.
+
+Tests stay isolated by creating their own organizations (a fresh tenant per test); the few that
+need a whole database of their own (migrations, seed) get one from `create_database`.
+"""
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from gql_server import embedded, migrate
+from gql_server.database import to_asyncpg
+
+CreateDatabase = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """An asyncpg URL to a maintenance database of a server where tests may create databases."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield to_asyncpg(url)
+        return
+    with tempfile.TemporaryDirectory(prefix="gql-test-pg-") as data_dir:
+        server = embedded.start(Path(data_dir) / "pgdata")
+        try:
+            yield embedded.asyncpg_url(server)
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def create_database(server_url: str) -> AsyncIterator[CreateDatabase]:
+    """Factory: a new, empty database on the test server; all are dropped at the end."""
+    admin = create_async_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    async def create() -> str:
+        name = f"gql_test_{uuid.uuid4().hex[:12]}"
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    async with admin.connect() as connection:
+        for name in created:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database_url(create_database: CreateDatabase) -> str:
+    """The suite's migrated database."""
+    url = await create_database()
+    engine = create_async_engine(url, poolclass=NullPool)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, pool_size=5, max_overflow=10)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends (each cursor execution), with their text."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine.sync_engine, "before_cursor_execute", counter)
