@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from gql_server import health, migrate
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
-from gql_server.graphql_app import GraphQLApp
+from gql_server.endpoint import GraphQLEndpoint
 from gql_server.settings import Settings, get_settings
 
 
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         finally:
             await engine.dispose()
 
-    graphql = GraphQLApp(settings)
+    graphql = GraphQLEndpoint(settings)
     routes = [
         Route("/health/live", health.live),
         Route("/health/ready", health.ready),

@@ -93,6 +93,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from sqlalchemy import select, text
+
+    from gql_server import auth
+    from models import Organization, User
+
+    settings = get_settings()
+
+    async def find(engine: AsyncEngine) -> tuple[User, Organization] | None:
+        async with engine.connect() as connection:
+            org = (
+                await connection.execute(select(Organization).where(Organization.slug == args.org))
+            ).one_or_none()
+            if org is None:
+                return None
+            # Rows are read under the tenant's row-level security, as the server would.
+            await connection.execute(
+                text("select set_config('app.tenant_id', :t, true)"), {"t": str(org.id)}
+            )
+            user = (
+                await connection.execute(
+                    select(User).where(User.organization_id == org.id, User.username == args.user)
+                )
+            ).one_or_none()
+        return None if user is None else (user, org)
+
+    found = _with_engine(find)
+    if found is None:
+        print(f"no user {args.user!r} in organization {args.org!r}", file=sys.stderr)
+        return 1
+    user, org = found
+    token = auth.issue(
+        settings, user_id=user.id, organization_id=org.id, role=user.role, ttl_seconds=args.ttl
+    )
+    print(token)
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from schema import schema
+
+    sdl = schema.as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl)
+        print(f"schema written to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gql-server", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,9 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(run=cmd_migrate)
 
     seed = commands.add_parser("seed", help="fill the deterministic demo data")
-    seed.add_argument("--scale", type=float, help="benchmark dataset (1 = 10 orgs x 2,000 contents)")
+    seed.add_argument(
+        "--scale", type=float, help="benchmark dataset (1 = 10 orgs x 2,000 contents)"
+    )
     seed.add_argument("--if-empty", action="store_true", help="only when no organization exists")
     seed.set_defaults(run=cmd_seed)
+
+    token = commands.add_parser("token", help="print a token for a user (development helper)")
+    token.add_argument("--org", required=True, help="organization slug, e.g. acme")
+    token.add_argument("--user", required=True, help="username, e.g. admin")
+    token.add_argument("--ttl", type=int, help="lifetime in seconds")
+    token.set_defaults(run=cmd_token)
+
+    export = commands.add_parser("export-schema", help="write the SDL (default schema.graphql)")
+    export.add_argument("output", nargs="?", default=str(ROOT / "schema.graphql"))
+    export.set_defaults(run=cmd_export_schema)
     return parser
 
 

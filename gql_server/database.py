@@ -1,11 +1,17 @@
 """The engine: one connection pool per process, created in the app's lifespan."""
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from gql_server import embedded
 from gql_server.settings import Settings
+from gql_server.tenancy import count_statements
 
 _embedded_servers: list[object] = []
 
@@ -27,7 +33,7 @@ def to_asyncpg(url: str) -> str:
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
@@ -35,6 +41,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "gql_server"}},
     )
+    event.listen(engine.sync_engine, "before_cursor_execute", count_statements)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -33,6 +33,15 @@ _SETUP = text(
 )
 
 
+# The same, plus the viewer's role and status, read under the tenant's row-level security
+# (function `begin_request`, migration 0002).
+_SETUP_AS_VIEWER = text(
+    "select role, status from begin_request(:tenant_id, :viewer_id, :statement_timeout, :read_only)"
+)
+VIEWER = "viewer"
+STATEMENTS = "sql_statements"
+
+
 class CrossTenantWrite(Exception):
     """A new row names an organization other than the session's tenant."""
 
@@ -45,24 +54,40 @@ async def tenant_session(
     read_only: bool = False,
     statement_timeout_ms: int = 0,
     read_criteria: Iterable[ORMOption] = (),
+    viewer_id: UUID | None = None,
 ) -> AsyncIterator[AsyncSession]:
     """One session in one transaction for `tenant_id`: committed on success, else rolled back.
 
     `read_criteria` are extra loader criteria (the viewer's read policy) added to every ORM query.
+    With `viewer_id`, `session.info[VIEWER]` holds that user's `(role, status)`, or None when
+    the tenant has no such (undeleted) user. `connection.info[STATEMENTS]` counts statements.
     """
     async with sessionmaker() as session:
         session.info[TENANT_ID] = tenant_id
         session.info[READ_CRITERIA] = tuple(read_criteria)
         async with session.begin():
-            await session.execute(
-                _SETUP,
-                {
-                    "tenant_id": str(tenant_id),
-                    "statement_timeout": str(statement_timeout_ms),
-                    "read_only": "on" if read_only else "off",
-                },
-            )
+            connection = await session.connection()
+            connection.info[STATEMENTS] = 0
+            parameters = {
+                "tenant_id": str(tenant_id),
+                "statement_timeout": str(statement_timeout_ms),
+                "read_only": "on" if read_only else "off",
+            }
+            if viewer_id is None:
+                await session.execute(_SETUP, parameters)
+            else:
+                result = await session.execute(
+                    _SETUP_AS_VIEWER, {**parameters, "viewer_id": viewer_id}
+                )
+                session.info[VIEWER] = result.one_or_none()
             yield session
+
+
+def count_statements(conn: Any, *_args: Any) -> None:
+    """`before_cursor_execute` listener: counts statements on connections of tenant sessions."""
+    info = conn.info
+    if STATEMENTS in info:
+        info[STATEMENTS] += 1
 
 
 @event.listens_for(Session, "do_orm_execute")

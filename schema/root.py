@@ -1,22 +1,155 @@
-"""The root types, assembled into one `strawberry.Schema`."""
+"""The query root, assembled into one `strawberry.Schema`."""
 
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable
+from typing import Any
 
 import strawberry
 
+import models
+from loaders.filters import SearchWhere
+from loaders.orderings import CONTENT_ORDERINGS, TAG_ORDERINGS, USER_ORDERINGS, search_ordering
+from schema.comment import Comment
+from schema.content import Attachment, Content
+from schema.context import Info
+from schema.edges import root_page
+from schema.errors import BadUserInput
+from schema.filters import ContentFilter, ContentOrder, UserFilter, UserOrder, content_where
+from schema.node import Node, from_global_id
+from schema.organization import Organization
+from schema.pagination import Connection
+from schema.tag import Tag
+from schema.user import User
 
-def _server_version() -> str:
-    try:
-        return version("gql-server")
-    except PackageNotFoundError:
-        return "0.0.0"
+MAX_NODES = 100
+
+# Global id type name -> (model, how to build the GraphQL object from its row).
+NODE_TYPES: dict[str, tuple[type[Any], Callable[[Any], Node]]] = {
+    "Organization": (models.Organization, Organization.from_row),
+    "User": (models.User, User.from_row),
+    "Content": (models.Content, Content.from_row),
+    "Comment": (models.Comment, Comment.from_row),
+    "Tag": (models.Tag, Tag.from_row),
+    "Attachment": (models.Attachment, Attachment.from_row),
+}
+
+
+async def _resolve_node(info: Info, global_id: str) -> Node | None:
+    type_name, pk = from_global_id(global_id)
+    if type_name not in NODE_TYPES:
+        raise BadUserInput(f"invalid global id: {global_id!r}", argument="id")
+    model, to_node = NODE_TYPES[type_name]
+    row = await info.context.loaders.by_key(model).load(pk)
+    return None if row is None else to_node(row)
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The version of the server answering.")
-    def server_version(self) -> str:
-        return _server_version()
+    @strawberry.field(description="The signed-in user.")
+    async def viewer(self, info: Info) -> User:
+        row = await info.context.loaders.by_key(models.User).load(info.context.viewer.id)
+        return User.from_row(row)
+
+    @strawberry.field(description="The viewer's organization.")
+    async def organization(self, info: Info) -> Organization:
+        loader = info.context.loaders.by_key(models.Organization)
+        return Organization.from_row(await loader.load(info.context.viewer.organization_id))
+
+    @strawberry.field(description="Any object by its global id; null when it is not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _resolve_node(info, id)
+
+    @strawberry.field(description="Objects by global ids, in order; null for those not visible.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise BadUserInput(f"at most {MAX_NODES} ids per call", argument="ids")
+        return [await _resolve_node(info, global_id) for global_id in ids]
+
+    @strawberry.field(description="Users of the organization.")
+    async def users(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: UserOrder = UserOrder.CREATED_AT_ASC,
+        filter: UserFilter | None = None,
+    ) -> Connection[User]:
+        return await root_page(
+            info,
+            models.User,
+            USER_ORDERINGS[order_by.value],
+            User.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            where=None if filter is None else filter.to_where(),
+        )
+
+    @strawberry.field(description="Contents the viewer may see.")
+    async def contents(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
+        filter: ContentFilter | None = None,
+    ) -> Connection[Content]:
+        return await root_page(
+            info,
+            models.Content,
+            CONTENT_ORDERINGS[order_by.value],
+            Content.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            where=content_where(filter),
+        )
+
+    @strawberry.field(description="Tags of the organization, by name.")
+    async def tags(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Tag]:
+        return await root_page(
+            info,
+            models.Tag,
+            TAG_ORDERINGS["NAME_ASC"],
+            Tag.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(
+        description="Full-text search over the contents the viewer may see, best first."
+    )
+    async def search(
+        self, info: Info, query: str, first: int | None = None, after: str | None = None
+    ) -> Connection[Content]:
+        text = query.strip()
+        if not text:
+            raise BadUserInput("`query` must not be empty", argument="query")
+        return await root_page(
+            info,
+            models.Content,
+            search_ordering(text),
+            Content.from_row,
+            first=first,
+            after=after,
+            last=None,
+            before=None,
+            where=SearchWhere(text),
+        )
 
 
-schema = strawberry.Schema(query=Query)
+schema = strawberry.Schema(query=Query, types=[Comment, Attachment, Organization])

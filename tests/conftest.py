@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import event, text
@@ -19,6 +20,12 @@ from sqlalchemy.pool import NullPool
 
 from gql_server import embedded, migrate
 from gql_server.database import to_asyncpg
+
+if TYPE_CHECKING:
+    import httpx
+    from starlette.applications import Starlette
+
+    from gql_server.settings import Settings
 
 CreateDatabase = Callable[[], Awaitable[str]]
 
@@ -102,3 +109,29 @@ def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
     event.listen(engine.sync_engine, "before_cursor_execute", counter)
     yield counter
     event.remove(engine.sync_engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(scope="session")
+def settings() -> "Settings":
+    from gql_server.settings import Settings
+
+    return Settings(database_url=None, statement_timeout_ms=10_000)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: "Settings", database_url: str) -> AsyncIterator["Starlette"]:
+    """The real ASGI app (middleware, lifespan, endpoint) on the suite's database."""
+    from gql_server.app import create_app
+
+    application = create_app(settings, database_url=database_url)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: "Starlette") -> AsyncIterator["httpx.AsyncClient"]:
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http

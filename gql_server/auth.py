@@ -1,0 +1,81 @@
+"""Bearer JWTs: `sub` = user id, `org` = organization id, `role`; HS256 by default, RS256 optional.
+
+The tenant comes from the verified token only. Whether the user is still active is checked
+against the database by the request's first statement (`tenancy.tenant_session(viewer_id=...)`).
+"""
+
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import jwt
+
+from gql_server.settings import Settings
+from models import Role
+
+
+class Unauthenticated(Exception):
+    """Missing, malformed, expired or forged credentials; the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    user_id: UUID
+    organization_id: UUID
+    role: Role
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be `Bearer <token>`")
+    return token.strip()
+
+
+def verify(token: str, settings: Settings) -> Claims:
+    key = (
+        settings.jwt_public_key if settings.jwt_algorithm.startswith("RS") else settings.jwt_secret
+    )
+    try:
+        payload = jwt.decode(
+            token,
+            key,
+            algorithms=[settings.jwt_algorithm],
+            options={"require": ["exp", "sub", "org"]},
+        )
+        return Claims(
+            user_id=UUID(str(payload["sub"])),
+            organization_id=UUID(str(payload["org"])),
+            role=Role(payload.get("role", Role.STUDENT)),
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the token has expired") from None
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        raise Unauthenticated("the token is invalid") from None
+
+
+def issue(
+    settings: Settings,
+    *,
+    user_id: UUID,
+    organization_id: UUID,
+    role: Role,
+    ttl_seconds: int | None = None,
+    private_key: str | None = None,
+) -> str:
+    """A signed token; RS256 needs the private key that matches `GQL_JWT_PUBLIC_KEY`."""
+    now = int(time.time())
+    payload = {
+        "sub": str(user_id),
+        "org": str(organization_id),
+        "role": role.value,
+        "iat": now,
+        "exp": now + (ttl_seconds or settings.token_ttl_seconds),
+    }
+    if settings.jwt_algorithm.startswith("RS"):
+        if private_key is None:
+            raise ValueError("signing RS256 tokens needs the private key")
+        return jwt.encode(payload, private_key, algorithm=settings.jwt_algorithm)
+    return jwt.encode(payload, settings.jwt_secret, algorithm=settings.jwt_algorithm)

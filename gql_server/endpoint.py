@@ -1,0 +1,259 @@
+"""`/graphql` over HTTP: parse the request, authenticate, run it in one tenant transaction, answer.
+
+Owning this path (rather than a generic view) lets one place decide the HTTP status of every
+failure (401 for credentials, 400 for malformed requests, 405 for mutations over GET), open the
+read-only or read-write transaction the operation needs, and report the SQL it cost.
+"""
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_operation_ast,
+    parse,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from gql_server import auth
+from gql_server.graphiql import graphiql_html
+from gql_server.settings import Settings
+from gql_server.tenancy import READ_CRITERIA, STATEMENTS, VIEWER, tenant_session
+from loaders import Loaders, RequestDB
+from models import Role, UserStatus
+from schema import schema
+from schema.context import Context, PageLimits, Viewer
+from schema.errors import ErrorCode
+from schema.policy import read_criteria
+
+log = logging.getLogger(__name__)
+
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error_response(status: int, message: str, code: str) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    response = json_response(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+@lru_cache(maxsize=1024)
+def parse_document(query: str) -> DocumentNode:
+    return parse(query)
+
+
+async def read_request(request: Request) -> GraphQLRequest:
+    if request.method == "GET":
+        params: dict[str, Any] = dict(request.query_params)
+        if isinstance(params.get("variables"), str):
+            params["variables"] = _json(params["variables"], "variables")
+    else:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith(("application/json", "application/graphql-response+json")):
+            raise RequestError(415, "send the request as application/json", "BAD_REQUEST")
+        params = _json(await request.body(), "body")
+        if not isinstance(params, dict):
+            raise RequestError(400, "the body must be a JSON object", "BAD_REQUEST")
+    query, variables, name = (
+        params.get("query"),
+        params.get("variables"),
+        params.get("operationName"),
+    )
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(400, "`query` must be a non-empty string", "BAD_REQUEST")
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError(400, "`variables` must be an object", "BAD_REQUEST")
+    if name is not None and not isinstance(name, str):
+        raise RequestError(400, "`operationName` must be a string", "BAD_REQUEST")
+    return GraphQLRequest(query, variables, name)
+
+
+def _json(raw: str | bytes, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RequestError(400, f"the {what} is not valid JSON", "BAD_REQUEST") from None
+
+
+def only_introspection(document: DocumentNode, operation: OperationDefinitionNode) -> bool:
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if definition.kind == "fragment_definition"  # type: ignore[attr-defined]
+    }
+
+    def check(selection_set: SelectionSetNode, seen: frozenset[str]) -> bool:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value not in INTROSPECTION_FIELDS:
+                    return False
+            elif isinstance(selection, InlineFragmentNode):
+                if not check(selection.selection_set, seen):
+                    return False
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in seen or name not in fragments:
+                    return False
+                if not check(fragments[name].selection_set, seen | {name}):  # type: ignore[attr-defined]
+                    return False
+        return True
+
+    return check(operation.selection_set, frozenset())
+
+
+class GraphQLEndpoint:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limits = PageLimits(settings.default_page_size, settings.max_page_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request)
+        except RequestError as error:
+            response = error_response(error.status, error.message, error.code)
+        except auth.Unauthenticated as error:
+            response = error_response(401, str(error), ErrorCode.UNAUTHENTICATED)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        if request.method == "GET" and "query" not in request.query_params:
+            if "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(graphiql_html())
+        graphql_request = await read_request(request)
+        try:
+            document = parse_document(graphql_request.query)
+        except GraphQLError as error:
+            return json_response(
+                {"errors": [_format_error(error, code="GRAPHQL_PARSE_FAILED")]}, 400
+            )
+        operation = get_operation_ast(document, graphql_request.operation_name)
+        if operation is None:
+            raise RequestError(
+                400, "no operation with that name (or several and no name)", "BAD_REQUEST"
+            )
+        if operation.operation is OperationType.MUTATION and request.method == "GET":
+            raise RequestError(405, "mutations must be sent with POST", "BAD_REQUEST")
+
+        token = auth.bearer_token(request.headers.get("authorization"))
+        if token is None:
+            if self.settings.introspection_allowed and only_introspection(document, operation):
+                return await self.execute_anonymous(graphql_request)
+            raise auth.Unauthenticated("sign in: send `Authorization: Bearer <token>`")
+        claims = auth.verify(token, self.settings)
+        return await self.execute(request, graphql_request, operation, claims)
+
+    async def execute_anonymous(self, graphql_request: GraphQLRequest) -> Response:
+        result = await schema.execute(
+            graphql_request.query,
+            variable_values=graphql_request.variables,
+            operation_name=graphql_request.operation_name,
+        )
+        return json_response(self._body(result, statements=None))
+
+    async def execute(
+        self,
+        request: Request,
+        graphql_request: GraphQLRequest,
+        operation: OperationDefinitionNode,
+        claims: auth.Claims,
+    ) -> Response:
+        sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+        read_only = operation.operation is not OperationType.MUTATION
+        async with tenant_session(
+            sessionmaker,
+            claims.organization_id,
+            read_only=read_only,
+            statement_timeout_ms=self.settings.statement_timeout_ms,
+            viewer_id=claims.user_id,
+        ) as session:
+            row = session.info[VIEWER]
+            if row is None or row.status != UserStatus.ACTIVE.value:
+                raise auth.Unauthenticated("the user is not active in this organization")
+            # The role in the token may be stale; the database's is the one that counts.
+            viewer = Viewer(claims.user_id, claims.organization_id, Role(row.role))
+            session.info[READ_CRITERIA] = tuple(read_criteria(viewer))
+            db = RequestDB(session)
+            context = Context(
+                viewer=viewer, db=db, loaders=Loaders(db, viewer.id), limits=self.limits
+            )
+            result = await schema.execute(
+                graphql_request.query,
+                variable_values=graphql_request.variables,
+                context_value=context,
+                operation_name=graphql_request.operation_name,
+            )
+            connection = await session.connection()
+            statements = connection.info.get(STATEMENTS)
+        return json_response(self._body(result, statements))
+
+    def _body(self, result: Any, statements: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [self._format(error) for error in result.errors]
+        body["data"] = result.data
+        extensions = dict(result.extensions or {})
+        if statements is not None and self.settings.report_sql_statements:
+            extensions["sqlStatements"] = statements
+        if extensions:
+            body["extensions"] = extensions
+        return body
+
+    def _format(self, error: GraphQLError) -> dict[str, Any]:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            return _format_error(error)
+        log.error("unexpected error in %s", error.path, exc_info=original)
+        message = "internal server error" if self.settings.is_production else str(error.message)
+        return _format_error(error, code=ErrorCode.INTERNAL_SERVER_ERROR, message=message)
+
+
+def _format_error(
+    error: GraphQLError, code: str | None = None, message: str | None = None
+) -> dict[str, Any]:
+    formatted: dict[str, Any] = dict(error.formatted)
+    if message is not None:
+        formatted["message"] = message
+    extensions = dict(formatted.get("extensions") or {})
+    if code is not None:
+        extensions["code"] = code
+    extensions.setdefault(
+        "code",
+        "GRAPHQL_VALIDATION_FAILED" if error.path is None else ErrorCode.INTERNAL_SERVER_ERROR,
+    )
+    formatted["extensions"] = extensions
+    return formatted

@@ -1,0 +1,72 @@
+"""Batch loaders, built fresh for every request and bound to its one session.
+
+`Loaders` hands out one loader per distinct edge (and per distinct page request), created on
+first use, so a whole level of a response (every parent's `author`, every parent's first ten
+`comments`) becomes one statement.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.orm import InstrumentedAttribute
+
+from loaders.aggregates import RatingByViewer, RatingSummary, RatingSummaryByContent
+from loaders.edges import ByKey, CountRelated, Related
+from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root, root_page
+from loaders.relations import Edge, edge
+from loaders.session import RequestDB
+
+
+class Loaders:
+    def __init__(self, db: RequestDB, viewer_id: UUID) -> None:
+        self.db = db
+        self.viewer_id = viewer_id
+        self._loaders: dict[tuple[Any, ...], Any] = {}
+        self.rating_summary = RatingSummaryByContent(db)
+        self.viewer_rating = RatingByViewer(db, viewer_id)
+
+    def _memo(self, key: tuple[Any, ...], build: Any) -> Any:
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = self._loaders[key] = build()
+        return loader
+
+    def by_key(self, model: type[Any]) -> ByKey:
+        return self._memo(("key", model), lambda: ByKey(self.db, model))  # type: ignore[no-any-return]
+
+    def related(self, attribute: InstrumentedAttribute[Any]) -> Related:
+        found = edge(attribute)
+        return self._memo(("related", found), lambda: Related(self.db, found))  # type: ignore[no-any-return]
+
+    def page(self, attribute: InstrumentedAttribute[Any], request: PageRequest) -> PageOf:
+        found = edge(attribute)
+        return self._memo(  # type: ignore[no-any-return]
+            ("page", found, request), lambda: PageOf(self.db, found, request)
+        )
+
+    def count(
+        self, attribute: InstrumentedAttribute[Any], where: Where | None = None
+    ) -> CountRelated:
+        found = edge(attribute)
+        return self._memo(  # type: ignore[no-any-return]
+            ("count", found, where), lambda: CountRelated(self.db, found, where)
+        )
+
+    async def root_page(self, model: type[Any], request: PageRequest) -> Page:
+        return await root_page(self.db, model, request)
+
+    async def count_root(self, model: type[Any], where: Where | None = None) -> int:
+        return await count_root(self.db, model, where)
+
+
+__all__ = [
+    "Edge",
+    "Loaders",
+    "Ordering",
+    "Page",
+    "PageRequest",
+    "RatingSummary",
+    "RequestDB",
+    "Where",
+    "edge",
+]

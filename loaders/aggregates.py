@@ -1,0 +1,51 @@
+"""Aggregates over many parents in one `GROUP BY`: rating summaries and the viewer's own ratings."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from aiodataloader import DataLoader
+from sqlalchemy import func, select
+
+from loaders.session import RequestDB
+from models import Rating
+
+
+@dataclass(frozen=True, slots=True)
+class RatingSummary:
+    count: int
+    average: float | None
+
+
+class RatingSummaryByContent(DataLoader):  # type: ignore[misc]
+    def __init__(self, db: RequestDB) -> None:
+        super().__init__()
+        self.db = db
+
+    async def batch_load_fn(self, keys: list[UUID]) -> list[RatingSummary]:
+        statement = (
+            select(Rating.content_id, func.count(), func.avg(Rating.score))
+            .where(Rating.content_id.in_(set(keys)))
+            .group_by(Rating.content_id)
+        )
+        summaries = {
+            content_id: RatingSummary(count, float(round(Decimal(average), 4)))
+            for content_id, count, average in await self.db.all(statement)
+        }
+        return [summaries.get(key, RatingSummary(0, None)) for key in keys]
+
+
+class RatingByViewer(DataLoader):  # type: ignore[misc]
+    """The viewer's own rating of each content (or None)."""
+
+    def __init__(self, db: RequestDB, viewer_id: UUID) -> None:
+        super().__init__()
+        self.db = db
+        self.viewer_id = viewer_id
+
+    async def batch_load_fn(self, keys: list[UUID]) -> list[Rating | None]:
+        statement = select(Rating).where(
+            Rating.user_id == self.viewer_id, Rating.content_id.in_(set(keys))
+        )
+        by_content = {rating.content_id: rating for rating in await self.db.scalars(statement)}
+        return [by_content.get(key) for key in keys]

@@ -1,0 +1,77 @@
+"""Batch loaders for plain edges, one class per kind of edge, all derived from `relations.edge`."""
+
+from collections import defaultdict
+from typing import Any
+from uuid import UUID
+
+from aiodataloader import DataLoader
+from sqlalchemy import Select, func, select
+
+from loaders.relations import Edge
+from loaders.session import RequestDB
+
+
+def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
+    """`SELECT <columns> FROM target [JOIN link table] WHERE link IN (keys)`.
+
+    The target entity is always in the FROM clause, so the session's tenant, soft-delete and
+    read-policy criteria apply to it.
+    """
+    columns = columns or (edge.target, edge.link.label("parent_key"))
+    statement = select(*columns).select_from(edge.target)
+    if edge.secondary is not None:
+        assert edge.secondary_join is not None
+        statement = statement.join(edge.secondary, edge.secondary_join)
+    return statement.where(edge.link.in_(keys))
+
+
+class ByKey(DataLoader):  # type: ignore[misc]
+    """Rows of one model by primary key (`node(id)`, `nodes(ids)`, and loaders' own lookups)."""
+
+    def __init__(self, db: RequestDB, model: type[Any]) -> None:
+        super().__init__()
+        self.db = db
+        self.model = model
+
+    async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
+        rows = await self.db.scalars(select(self.model).where(self.model.id.in_(keys)))
+        by_id = {row.id: row for row in rows}
+        return [by_id.get(key) for key in keys]
+
+
+class Related(DataLoader):  # type: ignore[misc]
+    """Any edge: to-one edges load `row | None`, to-many edges load a list, per parent key."""
+
+    def __init__(self, db: RequestDB, edge: Edge) -> None:
+        super().__init__()
+        self.db = db
+        self.edge = edge
+
+    async def batch_load_fn(self, keys: list[Any]) -> list[Any]:
+        wanted = list({key for key in keys if key is not None})
+        grouped: defaultdict[Any, list[Any]] = defaultdict(list)
+        if wanted:
+            for row, parent_key in await self.db.all(edge_select(self.edge, wanted)):
+                grouped[parent_key].append(row)
+        if self.edge.many:
+            return [grouped.get(key, []) for key in keys]
+        return [next(iter(grouped.get(key, ())), None) for key in keys]
+
+
+class CountRelated(DataLoader):  # type: ignore[misc]
+    """How many targets each parent has along an edge, in one `GROUP BY`."""
+
+    def __init__(self, db: RequestDB, edge: Edge, where: Any = None) -> None:
+        super().__init__()
+        self.db = db
+        self.edge = edge
+        self.where = where
+
+    async def batch_load_fn(self, keys: list[Any]) -> list[int]:
+        statement = edge_select(self.edge, list(set(keys)), self.edge.link, func.count()).group_by(
+            self.edge.link
+        )
+        if self.where is not None:
+            statement = statement.where(*self.where.criteria(self.edge.target))
+        counts = dict(await self.db.all(statement))
+        return [counts.get(key, 0) for key in keys]

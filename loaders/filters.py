@@ -1,0 +1,100 @@
+"""Filter values (hashable, so equal filters share one loader) and the SQL criteria they mean."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+
+from models import ContentStatus, ContentTag, Difficulty, Role, Tag, UserStatus
+
+
+def text_query(text: str) -> ColumnElement[Any]:
+    return func.websearch_to_tsquery("english", text)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentWhere:
+    statuses: tuple[ContentStatus, ...] = ()
+    difficulties: tuple[Difficulty, ...] = ()
+    author_ids: tuple[UUID, ...] = ()
+    tag_names: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
+
+    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
+        criteria: list[ColumnElement[bool]] = []
+        if self.statuses:
+            criteria.append(model.status.in_(self.statuses))
+        if self.difficulties:
+            criteria.append(model.difficulty.in_(self.difficulties))
+        if self.author_ids:
+            criteria.append(model.author_id.in_(self.author_ids))
+        for name in self.tag_names:  # every listed tag must be on the content
+            criteria.append(
+                select(ContentTag.content_id)
+                .join(
+                    Tag,
+                    and_(
+                        Tag.organization_id == ContentTag.organization_id,
+                        Tag.id == ContentTag.tag_id,
+                    ),
+                )
+                .where(ContentTag.content_id == model.id, Tag.name_key == name.lower())
+                .exists()
+            )
+        if self.created_after is not None:
+            criteria.append(model.created_at >= self.created_after)
+        if self.created_before is not None:
+            criteria.append(model.created_at < self.created_before)
+        if self.text:
+            criteria.append(model.search_vector.op("@@")(text_query(self.text)))
+        return criteria
+
+
+@dataclass(frozen=True, slots=True)
+class UserWhere:
+    roles: tuple[Role, ...] = ()
+    statuses: tuple[UserStatus, ...] = ()
+    text: str | None = None
+
+    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
+        criteria: list[ColumnElement[bool]] = []
+        if self.roles:
+            criteria.append(model.role.in_(self.roles))
+        if self.statuses:
+            criteria.append(model.status.in_(self.statuses))
+        if self.text:
+            pattern = f"%{_escape_like(self.text)}%"
+            criteria.append(
+                or_(
+                    model.full_name.ilike(pattern, escape="\\"),
+                    model.email.ilike(pattern, escape="\\"),
+                    model.username.ilike(pattern, escape="\\"),
+                )
+            )
+        return criteria
+
+
+@dataclass(frozen=True, slots=True)
+class SearchWhere:
+    """Full-text match; the rank ordering of `search` sorts the matches."""
+
+    text: str
+
+    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
+        return [model.search_vector.op("@@")(text_query(self.text))]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadStarts:
+    """Comments that start a thread (replies are reached through `Comment.replies`)."""
+
+    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
+        return [model.parent_id.is_(None)]

@@ -1,0 +1,93 @@
+"""The list orders the API offers, as sort keys over the models (each backed by an index)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import aliased
+
+from loaders.filters import text_query
+from loaders.pages import Ordering
+from models import Rating
+
+
+def _id(model: Any) -> ColumnElement[Any]:
+    return model.id  # type: ignore[no-any-return]
+
+
+def _rated_content(model: Any) -> ColumnElement[Any]:
+    return model.content_id  # type: ignore[no-any-return]
+
+
+def _created_at(model: Any) -> ColumnElement[Any]:
+    return model.created_at  # type: ignore[no-any-return]
+
+
+def _title(model: Any) -> ColumnElement[Any]:
+    return model.title  # type: ignore[no-any-return]
+
+
+def _published_at(model: Any) -> ColumnElement[Any]:
+    # Drafts have no publication date; they sort as if published when created.
+    return func.coalesce(model.published_at, model.created_at)
+
+
+def _average_rating(model: Any) -> ColumnElement[Any]:
+    rating = aliased(Rating)
+    average = (
+        select(func.coalesce(func.avg(rating.score), 0))
+        .where(rating.content_id == model.id)
+        .correlate(model)
+        .scalar_subquery()
+    )
+    return average
+
+
+def _full_name(model: Any) -> ColumnElement[Any]:
+    return model.full_name  # type: ignore[no-any-return]
+
+
+def _name_key(model: Any) -> ColumnElement[Any]:
+    return model.name_key  # type: ignore[no-any-return]
+
+
+def _both(name: str, key: Any, kind: type, tiebreak: Any = _id) -> dict[str, Ordering]:
+    keys, types = (key, tiebreak), (kind, UUID)
+    return {
+        f"{name}_ASC": Ordering(f"{name}_ASC", keys, types),
+        f"{name}_DESC": Ordering(f"{name}_DESC", keys, types, descending=True),
+    }
+
+
+CONTENT_ORDERINGS: dict[str, Ordering] = {
+    **_both("CREATED_AT", _created_at, datetime),
+    **_both("TITLE", _title, str),
+    **_both("PUBLISHED_AT", _published_at, datetime),
+    **_both("RATING", _average_rating, Decimal),
+}
+USER_ORDERINGS: dict[str, Ordering] = {
+    **_both("CREATED_AT", _created_at, datetime),
+    **_both("FULL_NAME", _full_name, str),
+}
+TAG_ORDERINGS: dict[str, Ordering] = {**_both("NAME", _name_key, str)}
+COMMENT_ORDERINGS: dict[str, Ordering] = {**_both("CREATED_AT", _created_at, datetime)}
+# Ratings have no `id` of their own: one per user and content, so the content breaks ties.
+RATING_ORDERINGS: dict[str, Ordering] = {
+    **_both("CREATED_AT", _created_at, datetime, tiebreak=_rated_content)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _SearchRank:
+    text: str
+
+    def __call__(self, model: Any) -> ColumnElement[Any]:
+        return func.ts_rank(model.search_vector, text_query(self.text))
+
+
+def search_ordering(text: str) -> Ordering:
+    """Best match first; equal ranks by id. Hashable by value, so equal searches share a loader."""
+    return Ordering("RANK", (_SearchRank(text), _id), (float, UUID), descending=True)

@@ -1,0 +1,17 @@
+"""Error codes clients can rely on, carried in `errors[].extensions.code`."""
+
+from enum import StrEnum
+
+from graphql import GraphQLError
+
+
+class ErrorCode(StrEnum):
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class BadUserInput(GraphQLError):
+    def __init__(self, message: str, **extensions: object) -> None:
+        super().__init__(message, extensions={"code": ErrorCode.BAD_USER_INPUT.value, **extensions})

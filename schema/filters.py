@@ -1,0 +1,79 @@
+"""Enums, filter inputs and orders shared by the types that list contents and users."""
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+import models
+from loaders.filters import ContentWhere, UserWhere
+from schema.node import expect_global_id
+
+ContentStatus = strawberry.enum(models.ContentStatus, description="Where a content is in its life.")
+Difficulty = strawberry.enum(models.Difficulty, description="How hard a content is.")
+
+
+@strawberry.enum(description="Orders for lists of contents.")
+class ContentOrder(Enum):
+    CREATED_AT_DESC = "CREATED_AT_DESC"
+    CREATED_AT_ASC = "CREATED_AT_ASC"
+    TITLE_ASC = "TITLE_ASC"
+    TITLE_DESC = "TITLE_DESC"
+    PUBLISHED_AT_DESC = "PUBLISHED_AT_DESC"
+    PUBLISHED_AT_ASC = "PUBLISHED_AT_ASC"
+    RATING_DESC = "RATING_DESC"
+    RATING_ASC = "RATING_ASC"
+
+
+@strawberry.input(description="Narrows a list of contents; every field given must match.")
+class ContentFilter:
+    status: list[ContentStatus] | None = None
+    difficulty: list[Difficulty] | None = None
+    author_id: list[strawberry.ID] | None = None
+    tags: list[str] | None = strawberry.field(
+        default=None, description="Tag names (any case); the content must carry all of them."
+    )
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = strawberry.field(default=None, description="Full-text query (web syntax).")
+
+    def to_where(self) -> ContentWhere:
+        return ContentWhere(
+            statuses=tuple(self.status or ()),
+            difficulties=tuple(self.difficulty or ()),
+            author_ids=tuple(expect_global_id(i, "User") for i in self.author_id or ()),
+            tag_names=tuple(sorted({name.lower() for name in self.tags or ()})),
+            created_after=self.created_after,
+            created_before=self.created_before,
+            text=self.text or None,
+        )
+
+
+def content_where(filter: ContentFilter | None) -> ContentWhere | None:
+    return None if filter is None else filter.to_where()
+
+
+Role = strawberry.enum(models.Role, description="What a user may do in its organization.")
+UserStatus = strawberry.enum(models.UserStatus, description="Whether a user may sign in.")
+
+
+@strawberry.enum(description="Orders for lists of users.")
+class UserOrder(Enum):
+    CREATED_AT_ASC = "CREATED_AT_ASC"
+    CREATED_AT_DESC = "CREATED_AT_DESC"
+    FULL_NAME_ASC = "FULL_NAME_ASC"
+    FULL_NAME_DESC = "FULL_NAME_DESC"
+
+
+@strawberry.input(description="Narrows a list of users; every field given must match.")
+class UserFilter:
+    role: list[Role] | None = None
+    status: list[UserStatus] | None = None
+    text: str | None = strawberry.field(
+        default=None, description="Part of the full name, username or email (any case)."
+    )
+
+    def to_where(self) -> UserWhere:
+        return UserWhere(
+            roles=tuple(self.role or ()), statuses=tuple(self.status or ()), text=self.text or None
+        )

@@ -1,0 +1,153 @@
+"""Relay connections over keyset pages: `first/after/last/before`, `pageInfo`, lazy `totalCount`.
+
+A cursor is base64url JSON of the order's name and the row's sort-key values, so a cursor only
+works with the order it came from, and is checked against that order's types before use.
+"""
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import orjson
+import strawberry
+
+from loaders import Ordering, Page, PageRequest, Where
+from schema.context import PageLimits
+from schema.errors import BadUserInput
+
+T = TypeVar("T")
+
+
+@strawberry.type(description="Where a page sits in its list (Relay cursor connections).")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="The nodes of this page, without their edges.")
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(
+        description="How many items the whole list has. Costs a count: ask only when shown."
+    )
+    async def total_count(self) -> int:
+        return await self.count_total()
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)
+    return value
+
+
+_DECODERS: dict[type, Callable[[Any], Any]] = {
+    datetime: lambda raw: datetime.fromisoformat(raw),
+    UUID: lambda raw: UUID(raw),
+    Decimal: lambda raw: Decimal(raw),
+    str: lambda raw: raw if isinstance(raw, str) else _wrong_type(),
+    float: lambda raw: float(raw),
+    int: lambda raw: int(raw),
+}
+
+
+def _wrong_type() -> Any:
+    raise ValueError("wrong type")
+
+
+def encode_cursor(ordering: Ordering, values: Sequence[Any]) -> str:
+    payload = orjson.dumps({"o": ordering.name, "v": [_encode_value(v) for v in values]})
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, ordering: Ordering, argument: str) -> tuple[Any, ...]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if payload["o"] != ordering.name:
+            raise BadUserInput(
+                f"`{argument}` is a cursor of another order ({payload['o']}, not {ordering.name})",
+                argument=argument,
+            )
+        raw_values = payload["v"]
+        if len(raw_values) != len(ordering.types):
+            raise ValueError("wrong length")
+        return tuple(
+            _DECODERS[kind](raw) for kind, raw in zip(ordering.types, raw_values, strict=True)
+        )
+    except BadUserInput:
+        raise
+    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error, InvalidOperation):
+        raise BadUserInput(f"`{argument}` is not a valid cursor", argument=argument) from None
+
+
+def page_request(
+    ordering: Ordering,
+    limits: PageLimits,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    where: Where | None = None,
+) -> PageRequest:
+    if first is not None and last is not None:
+        raise BadUserInput("pass `first` or `last`, not both")
+    for name, size in (("first", first), ("last", last)):
+        if size is not None and not 0 <= size <= limits.max_size:
+            raise BadUserInput(
+                f"`{name}` must be between 0 and {limits.max_size}, got {size}",
+                argument=name,
+                maximum=limits.max_size,
+            )
+    return PageRequest(
+        ordering=ordering,
+        first=first,
+        last=last,
+        after=None if after is None else decode_cursor(after, ordering, "after"),
+        before=None if before is None else decode_cursor(before, ordering, "before"),
+        where=where,
+        default_size=limits.default_size,
+    )
+
+
+def connection(
+    page: Page,
+    ordering: Ordering,
+    to_node: Callable[[Any], T],
+    count_total: Callable[[], Awaitable[int]],
+) -> Connection[T]:
+    edges = [
+        Edge(cursor=encode_cursor(ordering, values), node=to_node(row))
+        for row, values in zip(page.rows, page.sort_values, strict=True)
+    ]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        count_total=count_total,
+    )

@@ -1,0 +1,60 @@
+"""Tags, and the contents that carry them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import strawberry
+
+import models
+from loaders.orderings import CONTENT_ORDERINGS
+from schema.context import Info
+from schema.edges import load_page
+from schema.filters import ContentFilter, ContentOrder, content_where
+from schema.node import Node, to_global_id
+from schema.pagination import Connection
+
+
+@strawberry.type(description="A label on contents; names are unique per organization, any case.")
+class Tag(Node):
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+    pk: strawberry.Private[UUID]
+
+    @classmethod
+    def from_row(cls, row: models.Tag) -> Tag:
+        return cls(
+            id=strawberry.ID(to_global_id("Tag", row.id)),
+            name=row.name,
+            created_at=row.created_at,
+            pk=row.id,
+        )
+
+    @strawberry.field(description="Contents with this tag that the viewer may see.")
+    async def contents(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
+        filter: ContentFilter | None = None,
+    ) -> Connection[Content]:
+        return await load_page(
+            info,
+            models.Tag.contents,
+            self.pk,
+            CONTENT_ORDERINGS[order_by.value],
+            Content.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            where=content_where(filter),
+        )
+
+
+from schema.content import Content  # noqa: E402
