@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import models
@@ -16,7 +17,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_sequence)}x{uuid.uuid4().hex[:6]}"
 
 
-async def make_org(sessionmaker: async_sessionmaker[AsyncSession], **fields: Any) -> models.Organization:
+async def make_org(
+    sessionmaker: async_sessionmaker[AsyncSession], **fields: Any
+) -> models.Organization:
     """A fresh tenant, committed (organizations are created outside any tenant's session)."""
     org = models.Organization(
         slug=fields.pop("slug", unique("org-")), name=fields.pop("name", "Test org"), **fields
@@ -89,7 +92,9 @@ async def make_rating(
     return rating
 
 
-async def make_attachment(db: AsyncSession, *, content: models.Content, **fields: Any) -> models.Attachment:
+async def make_attachment(
+    db: AsyncSession, *, content: models.Content, **fields: Any
+) -> models.Attachment:
     attachment = models.Attachment(
         content_id=content.id,
         filename=fields.pop("filename", "notes.pdf"),
@@ -110,6 +115,20 @@ async def make_profile(db: AsyncSession, *, user: models.User, **fields: Any) ->
     return profile
 
 
-async def add_prerequisite(db: AsyncSession, content: models.Content, prerequisite: models.Content) -> None:
+async def add_prerequisite(
+    db: AsyncSession, content: models.Content, prerequisite: models.Content
+) -> None:
     db.add(models.ContentPrerequisite(content_id=content.id, prerequisite_id=prerequisite.id))
     await db.flush()
+
+
+async def count_rows(
+    sessionmaker: async_sessionmaker[AsyncSession], table: str, organization_id: uuid.UUID
+) -> int:
+    """Rows of one organization in `table`, counted outside any tenant (as the login role)."""
+    async with sessionmaker() as session:
+        count = await session.scalar(
+            text(f"select count(*) from {table} where organization_id = :org"),
+            {"org": organization_id},
+        )
+    return int(count or 0)
