@@ -37,8 +37,9 @@ async def is_empty(engine: AsyncEngine) -> bool:
             text("select rolsuper or rolbypassrls from pg_roles where rolname = current_user")
         )
         if not sees_all:
-            # Forced row-level security hides every organization from their owner too; lifting
-            # FORCE inside this transaction, which is rolled back, shows them to nobody else.
+            # Forced row-level security hides every organization from their owner too. Lifting
+            # FORCE in a transaction that is rolled back changes nothing for anyone else; it only
+            # locks the table for this moment.
             await connection.execute(text("alter table organizations no force row level security"))
         found = await connection.scalar(text("select exists (select from organizations)"))
         await connection.rollback()

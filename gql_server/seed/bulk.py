@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import exc, text
 from sqlalchemy.engine import Dialect
@@ -33,7 +34,8 @@ async def load(
     """Insert the organizations in one transaction, then each tenant's rows in its own one.
 
     `tenants` may be lazy: writers take the next organization when free, so only a few are in
-    memory at a time. Returns the rows inserted per table.
+    memory at a time. Returns the rows inserted per table. A failure part way leaves the
+    organizations written so far, and the database counts as seeded: start from a fresh one.
     """
     counts: Counter[str] = Counter()
     async with engine.connect() as connection:
@@ -65,7 +67,7 @@ async def load(
     return counts
 
 
-async def _as_tenant(connection: AsyncConnection, tenant_id: object) -> None:
+async def _as_tenant(connection: AsyncConnection, tenant_id: UUID) -> None:
     await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
 
 

@@ -71,7 +71,7 @@ class ScalePlan:
         ]
 
     def tenants(self) -> Iterator[TenantRows]:
-        """Built one at a time, so memory holds a single organization's rows."""
+        """Built lazily, an organization at a time, so memory never holds the whole set."""
         for row in self.organization_rows():
             yield self._tenant(row)
 
@@ -80,7 +80,12 @@ class ScalePlan:
         tenant = TenantRows(org, step=timedelta(minutes=1))
         preferences = {"theme": "system", "locale": "en-US", "emailNotifications": True}
         admin = tenant.add_user(
-            "admin", "Scale Admin", Role.ADMIN, created_by=None, bio="", preferences=preferences
+            "admin",
+            "Scale Admin",
+            Role.ADMIN,
+            created_by=None,
+            bio="Runs it.",
+            preferences=preferences,
         )
         instructors = [
             tenant.add_user(
