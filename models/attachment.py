@@ -26,7 +26,7 @@ class Attachment(TenantScoped, Timestamped, Base):
             ondelete="CASCADE",
         ),
         CheckConstraint("size_bytes > 0", name="size_positive"),
-        CheckConstraint("length(filename) between 1 and 255", name="filename_length"),
+        CheckConstraint("length(btrim(filename)) between 1 and 255", name="filename_length"),
         CheckConstraint(r"mime_type ~ '^[a-z]+/[a-z0-9.+-]+$'", name="mime_type_format"),
         Index(None, "organization_id", "content_id", "created_at", "id"),
     )

@@ -23,6 +23,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Server-set values (created_at, updated_at) come back with RETURNING: no lazy load later.
+    __mapper_args__ = {"eager_defaults": True}
     type_annotation_map = {
         datetime: DateTime(timezone=True),
         UUID: PG_UUID(as_uuid=True),

@@ -35,7 +35,7 @@ class Comment(TenantScoped, Audited, SoftDeleted, Base):
             ondelete="CASCADE",
         ),
         UniqueConstraint("organization_id", "content_id", "id"),
-        CheckConstraint("length(body) between 1 and 10000", name="body_length"),
+        CheckConstraint("length(btrim(body)) between 1 and 10000", name="body_length"),
         CheckConstraint("parent_id <> id", name="not_own_parent"),
         Index(None, "organization_id", "content_id", "created_at", "id"),
         Index(None, "organization_id", "author_id", "created_at", "id"),

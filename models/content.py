@@ -57,7 +57,7 @@ class Content(TenantScoped, Audited, SoftDeleted, Base):
         ForeignKeyConstraint(
             ["organization_id", "author_id"], ["users.organization_id", "users.id"]
         ),
-        CheckConstraint("length(title) between 1 and 200", name="title_length"),
+        CheckConstraint("length(btrim(title)) between 1 and 200", name="title_length"),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(
             "(status = 'DRAFT') or published_at is not null", name="published_has_date"
@@ -87,7 +87,7 @@ class Content(TenantScoped, Audited, SoftDeleted, Base):
     )
 
     # Optimistic concurrency: every ORM UPDATE checks and bumps `version`.
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version, "eager_defaults": True}
 
     author: Mapped[User] = relationship(lazy="raise", viewonly=True, back_populates="contents")
     tags: Mapped[list[Tag]] = relationship(

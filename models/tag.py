@@ -30,7 +30,7 @@ class Tag(TenantScoped, Timestamped, Base):
     __table_args__ = (
         # Case-insensitive uniqueness through a generated key rather than an expression index.
         UniqueConstraint("organization_id", "name_key"),
-        CheckConstraint("length(name) between 1 and 50", name="name_length"),
+        CheckConstraint("length(btrim(name)) between 1 and 50", name="name_length"),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)

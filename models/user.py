@@ -56,7 +56,7 @@ class User(TenantScoped, Audited, SoftDeleted, Base):
         UniqueConstraint("organization_id", "username"),
         CheckConstraint("email = lower(email)", name="email_lower_case"),
         CheckConstraint(f"username ~ '{USERNAME_PATTERN}'", name="username_format"),
-        CheckConstraint("length(full_name) between 1 and 200", name="full_name_length"),
+        CheckConstraint("length(btrim(full_name)) between 1 and 200", name="full_name_length"),
         Index(None, "organization_id", "created_at", "id"),
         Index(None, "organization_id", "full_name", "id"),
     )

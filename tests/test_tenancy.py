@@ -385,11 +385,6 @@ async def test_without_a_tenant_setting_the_app_role_sees_no_rows(
         await engine.dispose()
 
 
-@pytest.mark.xfail(
-    raises=DBAPIError,
-    reason="bug: after a tenant transaction the connection keeps app.tenant_id = '' and the"
-    " policies' ''::uuid cast fails; the migration should use nullif(..., '')::uuid",
-)
 async def test_without_a_tenant_setting_a_reused_connection_sees_no_rows(
     database_url: str, tenants: tuple[Tenant, Tenant]
 ) -> None:

@@ -28,7 +28,7 @@ TENANT_TABLES = (
     "tags",
     "content_tags",
 )
-TENANT = "current_setting('app.tenant_id', true)::uuid"
+TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 
 
 def _create_role_and_policies() -> None:
@@ -136,7 +136,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.CheckConstraint("length(name) between 1 and 50", name=op.f("ck_tags_name_length")),
+        sa.CheckConstraint("length(btrim(name)) between 1 and 50", name=op.f("ck_tags_name_length")),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],
@@ -204,7 +204,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_lower_case")),
         sa.CheckConstraint(
-            "length(full_name) between 1 and 200", name=op.f("ck_users_full_name_length")
+            "length(btrim(full_name)) between 1 and 200", name=op.f("ck_users_full_name_length")
         ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -298,7 +298,7 @@ def upgrade() -> None:
             name=op.f("ck_contents_published_has_date"),
         ),
         sa.CheckConstraint(
-            "length(title) between 1 and 200", name=op.f("ck_contents_title_length")
+            "length(btrim(title)) between 1 and 200", name=op.f("ck_contents_title_length")
         ),
         sa.CheckConstraint("version >= 1", name=op.f("ck_contents_version_positive")),
         sa.ForeignKeyConstraint(
@@ -408,7 +408,7 @@ def upgrade() -> None:
             "mime_type ~ '^[a-z]+/[a-z0-9.+-]+$'", name=op.f("ck_attachments_mime_type_format")
         ),
         sa.CheckConstraint(
-            "length(filename) between 1 and 255", name=op.f("ck_attachments_filename_length")
+            "length(btrim(filename)) between 1 and 255", name=op.f("ck_attachments_filename_length")
         ),
         sa.CheckConstraint("size_bytes > 0", name=op.f("ck_attachments_size_positive")),
         sa.ForeignKeyConstraint(
@@ -456,7 +456,7 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("deleted_by", sa.UUID(), nullable=True),
         sa.CheckConstraint(
-            "length(body) between 1 and 10000", name=op.f("ck_comments_body_length")
+            "length(btrim(body)) between 1 and 10000", name=op.f("ck_comments_body_length")
         ),
         sa.CheckConstraint("parent_id <> id", name=op.f("ck_comments_not_own_parent")),
         sa.ForeignKeyConstraint(
