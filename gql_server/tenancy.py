@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
-from models import APP_ROLE, SoftDeleted, TenantScoped
+from models import APP_ROLE, Audited, SoftDeleted, TenantScoped
 
 TENANT_ID = "tenant_id"
 READ_CRITERIA = "read_criteria"
@@ -39,6 +39,8 @@ _SETUP_AS_VIEWER = text(
     "select role, status from begin_request(:tenant_id, :viewer_id, :statement_timeout, :read_only)"
 )
 VIEWER = "viewer"
+# Who writes: stamped on audit columns (created_by, updated_by) of rows the session flushes.
+ACTOR = "actor"
 STATEMENTS = "sql_statements"
 
 
@@ -65,6 +67,8 @@ async def tenant_session(
     async with sessionmaker() as session:
         session.info[TENANT_ID] = tenant_id
         session.info[READ_CRITERIA] = tuple(read_criteria)
+        if viewer_id is not None:
+            session.info[ACTOR] = viewer_id
         async with session.begin():
             connection = await session.connection()
             connection.info[STATEMENTS] = 0
@@ -117,6 +121,15 @@ def _stamp_tenant(session: Session, _context: object, _instances: object) -> Non
     tenant_id = session.info.get(TENANT_ID)
     if tenant_id is None:
         return
+    actor = session.info.get(ACTOR)
+    if actor is not None:
+        for obj in session.new:
+            if isinstance(obj, Audited):
+                obj.created_by = obj.created_by or actor
+                obj.updated_by = actor
+        for obj in session.dirty:
+            if isinstance(obj, Audited) and session.is_modified(obj):
+                obj.updated_by = actor
     for obj in session.new:
         if not isinstance(obj, TenantScoped):
             continue

@@ -25,6 +25,12 @@ class Loaders:
         self.rating_summary = RatingSummaryByContent(db)
         self.viewer_rating = RatingByViewer(db, viewer_id)
 
+    def clear(self) -> None:
+        """Forget everything loaded so far (after a write, earlier answers may be stale)."""
+        self._loaders.clear()
+        self.rating_summary.clear_all()
+        self.viewer_rating.clear_all()
+
     def _memo(self, key: tuple[Any, ...], build: Any) -> Any:
         loader = self._loaders.get(key)
         if loader is None:

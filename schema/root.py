@@ -152,4 +152,8 @@ class Query:
         )
 
 
-schema = strawberry.Schema(query=Query, types=[Comment, Attachment, Organization])
+from schema.mutations import Mutation  # noqa: E402 - mutations build on the types above
+
+schema = strawberry.Schema(
+    query=Query, mutation=Mutation, types=[Comment, Attachment, Organization]
+)
