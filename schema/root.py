@@ -1,7 +1,9 @@
 """The query root, assembled into one `strawberry.Schema`."""
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 import strawberry
 
@@ -33,13 +35,23 @@ NODE_TYPES: dict[str, tuple[type[Any], Callable[[Any], Node]]] = {
 }
 
 
-async def _resolve_node(info: Info, global_id: str) -> Node | None:
+def _node_key(global_id: str) -> tuple[type[Any], Callable[[Any], Node], UUID]:
     type_name, pk = from_global_id(global_id)
     if type_name not in NODE_TYPES:
         raise BadUserInput(f"invalid global id: {global_id!r}", argument="id")
     model, to_node = NODE_TYPES[type_name]
-    row = await info.context.loaders.by_key(model).load(pk)
-    return None if row is None else to_node(row)
+    return model, to_node, pk
+
+
+async def _resolve_nodes(info: Info, global_ids: Sequence[str]) -> list[Node | None]:
+    # Every id is checked before any load, then all loads run together: one statement per type.
+    keys = [_node_key(global_id) for global_id in global_ids]
+    loaders = info.context.loaders
+    rows = await asyncio.gather(*(loaders.by_key(model).load(pk) for model, _, pk in keys))
+    return [
+        None if row is None else to_node(row)
+        for (_, to_node, _), row in zip(keys, rows, strict=True)
+    ]
 
 
 @strawberry.type
@@ -56,13 +68,14 @@ class Query:
 
     @strawberry.field(description="Any object by its global id; null when it is not visible.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await _resolve_node(info, id)
+        (node,) = await _resolve_nodes(info, [id])
+        return node
 
     @strawberry.field(description="Objects by global ids, in order; null for those not visible.")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         if len(ids) > MAX_NODES:
             raise BadUserInput(f"at most {MAX_NODES} ids per call", argument="ids")
-        return [await _resolve_node(info, global_id) for global_id in ids]
+        return await _resolve_nodes(info, ids)
 
     @strawberry.field(description="Users of the organization.")
     async def users(
