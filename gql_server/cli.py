@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -127,8 +128,39 @@ def cmd_token(args: argparse.Namespace) -> int:
     token = auth.issue(
         settings, user_id=user.id, organization_id=org.id, role=user.role, ttl_seconds=args.ttl
     )
-    print(token)
+    if args.format == "header":
+        print(f"Authorization: Bearer {token}")
+    elif args.format == "banner":
+        base_url = (args.base_url or _local_base_url(settings.host, settings.port)).rstrip("/")
+        hours = (args.ttl or settings.token_ttl_seconds) / 3600
+        print(_token_banner(token, f"{args.user}@{args.org}", base_url, hours))
+    else:
+        print(token)
     return 0
+
+
+def _local_base_url(host: str, port: int) -> str:
+    # A server listening on every interface is still reached through the loopback one.
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _token_banner(token: str, who: str, base_url: str, hours: float) -> str:
+    query = '{"query": "{ viewer { username role } }"}'
+    return "\n".join(
+        [
+            f"Token for {who}, valid {hours:g} h. Send it as a header:",
+            "",
+            f"  Authorization: Bearer {token}",
+            "",
+            f"  curl -s {base_url}/graphql -H 'Authorization: Bearer {token}' \\",
+            f"    -H 'Content-Type: application/json' -d '{query}'",
+            "",
+            f"GraphiQL with the token filled in: {base_url}/graphql?token={token}",
+            "",
+        ]
+    )
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -141,6 +173,14 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
         Path(args.output).write_text(sdl)
         print(f"schema written to {args.output}")
     return 0
+
+
+def configure_logging(level: str) -> None:
+    """Our own messages at `level`; libraries (pgserver, alembic) only when something is wrong."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gql_server").setLevel(level.upper())
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver copes.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--org", required=True, help="organization slug, e.g. acme")
     token.add_argument("--user", required=True, help="username, e.g. admin")
     token.add_argument("--ttl", type=int, help="lifetime in seconds")
+    token.add_argument(
+        "--format",
+        choices=["token", "header", "banner"],
+        default="token",
+        help="the bare token, an Authorization header, or a banner with curl and GraphiQL lines",
+    )
+    token.add_argument(
+        "--base-url", help="where the server listens, for the banner (default from GQL_HOST/PORT)"
+    )
     token.set_defaults(run=cmd_token)
 
     export = commands.add_parser("export-schema", help="write the SDL (default schema.graphql)")
@@ -179,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=get_settings().log_level.upper(), format="%(levelname)s %(message)s")
+    configure_logging(get_settings().log_level)
     args = build_parser().parse_args(argv)
     code: int = args.run(args)
     return code
