@@ -1,12 +1,14 @@
 """Enums, filter inputs and orders shared by the types that list contents and users."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
+from typing import overload
 
 import strawberry
 
 import models
 from loaders.filters import ContentWhere, UserWhere
+from schema.errors import BadUserInput
 from schema.node import expect_global_id
 
 ContentStatus = strawberry.enum(models.ContentStatus, description="Where a content is in its life.")
@@ -42,11 +44,32 @@ class ContentFilter:
             statuses=tuple(self.status or ()),
             difficulties=tuple(self.difficulty or ()),
             author_ids=tuple(expect_global_id(i, "User") for i in self.author_id or ()),
-            tag_names=tuple(sorted({name.lower() for name in self.tags or ()})),
-            created_after=self.created_after,
-            created_before=self.created_before,
-            text=self.text or None,
+            tag_names=tuple(sorted({plain_text(n, "tags").lower() for n in self.tags or ()})),
+            created_after=storable_time(self.created_after, "createdAfter"),
+            created_before=storable_time(self.created_before, "createdBefore"),
+            text=plain_text(self.text, "text") or None,
         )
+
+
+@overload
+def plain_text(value: str, argument: str) -> str: ...
+@overload
+def plain_text(value: None, argument: str) -> None: ...
+def plain_text(value: str | None, argument: str) -> str | None:
+    """The text, unless PostgreSQL would refuse it (a NUL character): then the client's error."""
+    if value is not None and "\x00" in value:
+        raise BadUserInput(f"`{argument}` must not contain NUL characters", argument=argument)
+    return value
+
+
+def storable_time(value: datetime | None, argument: str) -> datetime | None:
+    """The time, unless it falls outside what a timestamp column holds once moved to UTC."""
+    try:
+        if value is not None:
+            value.astimezone(UTC)
+    except OverflowError:
+        raise BadUserInput(f"`{argument}` is out of range", argument=argument) from None
+    return value
 
 
 def content_where(filter: ContentFilter | None) -> ContentWhere | None:
@@ -75,5 +98,7 @@ class UserFilter:
 
     def to_where(self) -> UserWhere:
         return UserWhere(
-            roles=tuple(self.role or ()), statuses=tuple(self.status or ()), text=self.text or None
+            roles=tuple(self.role or ()),
+            statuses=tuple(self.status or ()),
+            text=plain_text(self.text, "text") or None,
         )

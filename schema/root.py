@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
+from graphql import GraphQLError
 
 import models
 from loaders.filters import SearchWhere
@@ -15,7 +16,14 @@ from schema.content import Attachment, Content
 from schema.context import Info
 from schema.edges import root_page
 from schema.errors import BadUserInput
-from schema.filters import ContentFilter, ContentOrder, UserFilter, UserOrder, content_where
+from schema.filters import (
+    ContentFilter,
+    ContentOrder,
+    UserFilter,
+    UserOrder,
+    content_where,
+    plain_text,
+)
 from schema.node import Node, from_global_id
 from schema.organization import Organization
 from schema.pagination import Connection
@@ -59,12 +67,21 @@ class Query:
     @strawberry.field(description="The signed-in user.")
     async def viewer(self, info: Info) -> User:
         row = await info.context.loaders.by_key(models.User).load(info.context.viewer.id)
+        if row is None:  # checked active when the request began: only a concurrent delete
+            raise GraphQLError(
+                "the viewer no longer exists", extensions={"code": "UNAUTHENTICATED"}
+            )
         return User.from_row(row)
 
     @strawberry.field(description="The viewer's organization.")
     async def organization(self, info: Info) -> Organization:
         loader = info.context.loaders.by_key(models.Organization)
-        return Organization.from_row(await loader.load(info.context.viewer.organization_id))
+        row = await loader.load(info.context.viewer.organization_id)
+        if row is None:
+            raise GraphQLError(
+                "the organization no longer exists", extensions={"code": "UNAUTHENTICATED"}
+            )
+        return Organization.from_row(row)
 
     @strawberry.field(description="Any object by its global id; null when it is not visible.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -149,7 +166,7 @@ class Query:
     async def search(
         self, info: Info, query: str, first: int | None = None, after: str | None = None
     ) -> Connection[Content]:
-        text = query.strip()
+        text = plain_text(query, "query").strip()
         if not text:
             raise BadUserInput("`query` must not be empty", argument="query")
         return await root_page(
