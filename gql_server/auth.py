@@ -35,9 +35,8 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def verify(token: str, settings: Settings) -> Claims:
-    key = (
-        settings.jwt_public_key if settings.jwt_algorithm.startswith("RS") else settings.jwt_secret
-    )
+    rsa = settings.jwt_algorithm.startswith("RS")
+    key = (settings.jwt_public_key or "") if rsa else settings.jwt_secret
     try:
         payload = jwt.decode(
             token,

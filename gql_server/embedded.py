@@ -10,11 +10,12 @@ log = logging.getLogger(__name__)
 
 def start(data_dir: Path) -> Any:
     """Start (or reuse) the server in `data_dir`; it stops when the last process using it exits."""
-    import pgserver  # imported here: a server with DATABASE_URL never needs it
+    # Imported here: a server with DATABASE_URL never needs it.
+    from pgserver.postgres_server import get_server
 
     data_dir = data_dir.resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     log.info("embedded PostgreSQL running in %s", data_dir)
     return server
 

@@ -14,6 +14,7 @@ import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
@@ -113,7 +114,7 @@ def only_introspection(document: DocumentNode, operation: OperationDefinitionNod
     fragments = {
         definition.name.value: definition
         for definition in document.definitions
-        if definition.kind == "fragment_definition"  # type: ignore[attr-defined]
+        if isinstance(definition, FragmentDefinitionNode)
     }
 
     def check(selection_set: SelectionSetNode, seen: frozenset[str]) -> bool:
@@ -128,7 +129,7 @@ def only_introspection(document: DocumentNode, operation: OperationDefinitionNod
                 name = selection.name.value
                 if name in seen or name not in fragments:
                     return False
-                if not check(fragments[name].selection_set, seen | {name}):  # type: ignore[attr-defined]
+                if not check(fragments[name].selection_set, seen | {name}):
                     return False
         return True
 
@@ -151,9 +152,9 @@ class GraphQLEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        if request.method == "GET" and "query" not in request.query_params:
-            if "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(graphiql_html())
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if request.method == "GET" and "query" not in request.query_params and wants_page:
+            return HTMLResponse(graphiql_html())
         graphql_request = await read_request(request)
         try:
             document = parse_document(graphql_request.query)

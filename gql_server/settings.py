@@ -45,12 +45,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":
-        if self.is_production and self.jwt_algorithm.startswith("HS"):
-            if self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32:
-                raise ValueError(
-                    "production needs GQL_JWT_SECRET set to a secret of 32+ characters"
-                    " (or GQL_JWT_ALGORITHM=RS256 with GQL_JWT_PUBLIC_KEY)"
-                )
+        placeholder = self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32
+        if self.is_production and self.jwt_algorithm.startswith("HS") and placeholder:
+            raise ValueError(
+                "production needs GQL_JWT_SECRET set to a secret of 32+ characters"
+                " (or GQL_JWT_ALGORITHM=RS256 with GQL_JWT_PUBLIC_KEY)"
+            )
         if self.jwt_algorithm.startswith("RS") and not self.jwt_public_key:
             raise ValueError(f"GQL_JWT_ALGORITHM={self.jwt_algorithm} needs GQL_JWT_PUBLIC_KEY")
         return self

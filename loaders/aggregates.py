@@ -17,7 +17,7 @@ class RatingSummary:
     average: float | None
 
 
-class RatingSummaryByContent(DataLoader):  # type: ignore[misc]
+class RatingSummaryByContent(DataLoader[UUID, RatingSummary]):
     def __init__(self, db: RequestDB) -> None:
         super().__init__()
         self.db = db
@@ -35,7 +35,7 @@ class RatingSummaryByContent(DataLoader):  # type: ignore[misc]
         return [summaries.get(key, RatingSummary(0, None)) for key in keys]
 
 
-class RatingByViewer(DataLoader):  # type: ignore[misc]
+class RatingByViewer(DataLoader[UUID, Rating | None]):
     """The viewer's own rating of each content (or None)."""
 
     def __init__(self, db: RequestDB, viewer_id: UUID) -> None:

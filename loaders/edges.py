@@ -25,7 +25,7 @@ def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
     return statement.where(edge.link.in_(keys))
 
 
-class ByKey(DataLoader):  # type: ignore[misc]
+class ByKey(DataLoader[UUID, Any | None]):
     """Rows of one model by primary key (`node(id)`, `nodes(ids)`, and loaders' own lookups)."""
 
     def __init__(self, db: RequestDB, model: type[Any]) -> None:
@@ -39,7 +39,7 @@ class ByKey(DataLoader):  # type: ignore[misc]
         return [by_id.get(key) for key in keys]
 
 
-class Related(DataLoader):  # type: ignore[misc]
+class Related(DataLoader[Any, Any]):
     """Any edge: to-one edges load `row | None`, to-many edges load a list, per parent key."""
 
     def __init__(self, db: RequestDB, edge: Edge) -> None:
@@ -58,7 +58,7 @@ class Related(DataLoader):  # type: ignore[misc]
         return [next(iter(grouped.get(key, ())), None) for key in keys]
 
 
-class CountRelated(DataLoader):  # type: ignore[misc]
+class CountRelated(DataLoader[Any, int]):
     """How many targets each parent has along an edge, in one `GROUP BY`."""
 
     def __init__(self, db: RequestDB, edge: Edge, where: Any = None) -> None:

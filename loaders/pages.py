@@ -130,7 +130,7 @@ async def count_root(db: RequestDB, model: Any, where: Where | None) -> int:
     return int((await db.execute(statement)).scalar_one())
 
 
-class PageOf(DataLoader):  # type: ignore[misc]
+class PageOf(DataLoader[Any, Page]):
     """The same page of an edge for many parents at once: one statement per batch."""
 
     def __init__(self, db: RequestDB, edge: Edge, request: PageRequest) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table
+from sqlalchemy import Column, ColumnElement, FromClause
 from sqlalchemy.orm import InstrumentedAttribute, RelationshipProperty
 
 TENANT_COLUMN = "organization_id"
@@ -28,7 +28,7 @@ class Edge:
     parent_key: str
     link: ColumnElement[Any]
     many: bool
-    secondary: Table | None
+    secondary: FromClause | None
     secondary_join: ColumnElement[bool] | None
 
 
@@ -66,7 +66,7 @@ def edge(attribute: InstrumentedAttribute[Any]) -> Edge:
         target=target,
         parent_key=_attribute_name(prop.parent, local),
         link=getattr(target, _attribute_name(prop.mapper, remote)),
-        many=prop.uselist,
+        many=bool(prop.uselist),
         secondary=None,
         secondary_join=None,
     )

@@ -11,8 +11,10 @@ from loaders.filters import ContentWhere, UserWhere
 from schema.errors import BadUserInput
 from schema.node import expect_global_id
 
-ContentStatus = strawberry.enum(models.ContentStatus, description="Where a content is in its life.")
-Difficulty = strawberry.enum(models.Difficulty, description="How hard a content is.")
+strawberry.enum(models.ContentStatus, description="Where a content is in its life.")
+ContentStatus = models.ContentStatus
+strawberry.enum(models.Difficulty, description="How hard a content is.")
+Difficulty = models.Difficulty
 
 
 @strawberry.enum(description="Orders for lists of contents.")
@@ -76,8 +78,10 @@ def content_where(filter: ContentFilter | None) -> ContentWhere | None:
     return None if filter is None else filter.to_where()
 
 
-Role = strawberry.enum(models.Role, description="What a user may do in its organization.")
-UserStatus = strawberry.enum(models.UserStatus, description="Whether a user may sign in.")
+strawberry.enum(models.Role, description="What a user may do in its organization.")
+Role = models.Role
+strawberry.enum(models.UserStatus, description="Whether a user may sign in.")
+UserStatus = models.UserStatus
 
 
 @strawberry.enum(description="Orders for lists of users.")

@@ -10,7 +10,8 @@ import strawberry
 import models
 from schema.node import Node, to_global_id
 
-Plan = strawberry.enum(models.Plan, description="The organization's subscription plan.")
+strawberry.enum(models.Plan, description="The organization's subscription plan.")
+Plan = models.Plan
 
 
 @strawberry.type(description="The organization (tenant) the viewer belongs to.")

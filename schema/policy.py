@@ -13,7 +13,6 @@ Writes: `WRITE_RULES` below; every mutation asks `may(viewer, action, owner)`.
 """
 
 from enum import StrEnum
-
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, or_, select, true

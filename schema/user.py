@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 import strawberry
@@ -36,7 +37,7 @@ class UserProfile:
         return cls(
             bio=row.bio,
             avatar_url=row.avatar_url,
-            preferences=row.preferences,
+            preferences=cast(JSON, row.preferences),
             updated_at=row.updated_at,
             user_id=row.user_id,
         )

@@ -136,7 +136,9 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.CheckConstraint("length(btrim(name)) between 1 and 50", name=op.f("ck_tags_name_length")),
+        sa.CheckConstraint(
+            "length(btrim(name)) between 1 and 50", name=op.f("ck_tags_name_length")
+        ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],

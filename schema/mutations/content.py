@@ -1,4 +1,4 @@
-"""Mutations of contents: create, update (optimistic concurrency), publish, archive, delete, restore."""
+"""Content mutations: create, update (optimistic concurrency), publish, archive, delete, restore."""
 
 from datetime import UTC, datetime
 from uuid import UUID

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from schema.context import Info
-from schema.node import from_global_id
 from schema.errors import BadUserInput
+from schema.node import from_global_id
 
 T = TypeVar("T")
 
