@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 from graphql import GraphQLError
 
 import models
@@ -31,6 +32,7 @@ from schema.tag import Tag
 from schema.user import User
 
 MAX_NODES = 100
+CACHED_DOCUMENTS = 1024
 
 # Global id type name -> (model, how to build the GraphQL object from its row).
 NODE_TYPES: dict[str, tuple[type[Any], Callable[[Any], Node]]] = {
@@ -185,5 +187,12 @@ class Query:
 from schema.mutations import Mutation  # noqa: E402 - mutations build on the types above
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, types=[Comment, Attachment, Organization]
+    query=Query,
+    mutation=Mutation,
+    types=[Comment, Attachment, Organization],
+    # Each distinct document is parsed and validated once (bounded: texts come from clients).
+    extensions=[
+        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
+    ],
 )
