@@ -7,6 +7,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH_SECONDS ?= 20
 BENCH_SCALE ?= 1
+ORG ?= acme
+USER_NAME ?= admin
+# The banner's links point at the server `run` and `serve` start.
+TOKEN_CMD := GQL_HOST=$(HOST) GQL_PORT=$(PORT) $(BIN)/gql-server token
 
 .DEFAULT_GOAL := help
 .PHONY: help install run serve test lint format migrate check-migrations revision seed token schema bench clean
@@ -28,6 +32,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/gql-server migrate
 	$(BIN)/gql-server seed --if-empty
+	-@$(TOKEN_CMD) --org $(ORG) --user $(USER_NAME) --format=banner
 	$(BIN)/gql-server serve --host $(HOST) --port $(PORT)
 
 serve: $(STAMP)
@@ -59,6 +64,10 @@ revision: $(STAMP)
 seed: $(STAMP)
 	$(BIN)/gql-server migrate
 	$(BIN)/gql-server seed
+
+# A demo token, its header, a curl line and a GraphiQL link: make token ORG=globex USER_NAME=student1
+token: $(STAMP)
+	@$(TOKEN_CMD) --org $(ORG) --user $(USER_NAME) --format=banner
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,14 @@
-"""The ASGI application: explicit routes, the engine in the lifespan, GraphQL at `/graphql`."""
+"""The ASGI application: explicit routes, the engine in the lifespan, GraphQL at `/graphql`.
+
+GraphiQL's scripts and styles are served from the package itself (`/static`), not a CDN.
+"""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from gql_server import health, migrate
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
@@ -32,5 +36,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         Route("/health/live", health.live),
         Route("/health/ready", health.ready),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        Mount("/static", StaticFiles(packages=[("gql_server", "static")]), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

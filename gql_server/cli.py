@@ -95,38 +95,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    from uuid import UUID
+
     from sqlalchemy import select, text
 
     from gql_server import auth
-    from models import Organization, User
+    from models import Organization, Role, User
 
     settings = get_settings()
 
-    async def find(engine: AsyncEngine) -> tuple[User, Organization] | None:
+    async def find(engine: AsyncEngine) -> tuple[UUID, UUID, Role] | None:
         async with engine.connect() as connection:
-            org = (
-                await connection.execute(select(Organization).where(Organization.slug == args.org))
-            ).one_or_none()
-            if org is None:
+            org_id = await connection.scalar(
+                select(Organization.id).where(Organization.slug == args.org)
+            )
+            if org_id is None:
                 return None
             # Rows are read under the tenant's row-level security, as the server would.
             await connection.execute(
-                text("select set_config('app.tenant_id', :t, true)"), {"t": str(org.id)}
+                text("select set_config('app.tenant_id', :t, true)"), {"t": str(org_id)}
             )
             user = (
                 await connection.execute(
-                    select(User).where(User.organization_id == org.id, User.username == args.user)
+                    select(User.id, User.role).where(
+                        User.organization_id == org_id, User.username == args.user
+                    )
                 )
             ).one_or_none()
-        return None if user is None else (user, org)
+        return None if user is None else (user.id, org_id, user.role)
 
     found = _with_engine(find)
     if found is None:
         print(f"no user {args.user!r} in organization {args.org!r}", file=sys.stderr)
         return 1
-    user, org = found
+    user_id, org_id, role = found
     token = auth.issue(
-        settings, user_id=user.id, organization_id=org.id, role=user.role, ttl_seconds=args.ttl
+        settings, user_id=user_id, organization_id=org_id, role=role, ttl_seconds=args.ttl
     )
     if args.format == "header":
         print(f"Authorization: Bearer {token}")

@@ -1,10 +1,9 @@
-"""The GraphiQL page served at `GET /graphql` to browsers."""
+"""The GraphiQL page served at `GET /graphql` to browsers; its assets are ours, under `/static`."""
 
 from functools import cache
-
-from strawberry.http.ides import get_graphql_ide_html
+from importlib.resources import files
 
 
 @cache
 def graphiql_html() -> str:
-    return get_graphql_ide_html(graphql_ide="graphiql")
+    return files("gql_server").joinpath("static/graphiql/index.html").read_text(encoding="utf-8")
