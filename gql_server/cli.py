@@ -1,4 +1,4 @@
-"""`gql-server`: serve, migrate, seed, token, export-schema. Every subcommand honours DATABASE_URL."""
+"""`gql-server`: serve, migrate, seed, token, export-schema; every one honours DATABASE_URL."""
 
 import argparse
 import asyncio
@@ -161,7 +161,7 @@ def _token_banner(token: str, who: str, base_url: str, hours: float) -> str:
             f"  curl -s {base_url}/graphql -H 'Authorization: Bearer {token}' \\",
             f"    -H 'Content-Type: application/json' -d '{query}'",
             "",
-            f"GraphiQL with the token filled in: {base_url}/graphql?token={token}",
+            f"GraphiQL with the token filled in: {base_url}/graphql#token={token}",
             "",
         ]
     )
