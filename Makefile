@@ -65,6 +65,9 @@ seed: $(STAMP)
 	$(BIN)/gql-server migrate
 	$(BIN)/gql-server seed
 
+schema: $(STAMP)
+	$(BIN)/gql-server export-schema
+
 # A demo token, its header, a curl line and a GraphiQL link: make token ORG=globex USER_NAME=student1
 token: $(STAMP)
 	@$(TOKEN_CMD) --org $(ORG) --user $(USER_NAME) --format=banner
