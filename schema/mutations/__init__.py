@@ -2,8 +2,15 @@
 
 from strawberry.tools import merge_types
 
+from schema.mutations.attachments import AttachmentMutations
 from schema.mutations.content import ContentMutations
+from schema.mutations.prerequisites import PrerequisiteMutations
+from schema.mutations.tagging import TaggingMutations
+from schema.mutations.tags import TagMutations
 
-Mutation = merge_types("Mutation", (ContentMutations,))
+Mutation = merge_types(
+    "Mutation",
+    (ContentMutations, PrerequisiteMutations, AttachmentMutations, TagMutations, TaggingMutations),
+)
 
 __all__ = ["Mutation"]
