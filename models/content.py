@@ -149,6 +149,8 @@ class ContentPrerequisite(TenantScoped, Base):
             ["organization_id", "prerequisite_id"],
             ["contents.organization_id", "contents.id"],
             ondelete="CASCADE",
+            # The convention's name would pass PostgreSQL's 63-character limit and be cut.
+            name="fk_content_prerequisites_prerequisite_id_contents",
         ),
         CheckConstraint("content_id <> prerequisite_id", name="no_self_loop"),
         Index(None, "organization_id", "prerequisite_id"),

@@ -533,7 +533,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["organization_id", "prerequisite_id"],
             ["contents.organization_id", "contents.id"],
-            name=op.f("fk_content_prerequisites_organization_id_prerequisite_id_contents"),
+            name=op.f("fk_content_prerequisites_prerequisite_id_contents"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 import models
 from schema.content import Content
 from schema.context import Info, Viewer
+from schema.events import ContentChange, content_changed
 from schema.filters import Difficulty
 from schema.mutations.core import (
     Checks,
@@ -39,7 +40,11 @@ async def content_for_write(
 ) -> models.Content:
     """The content, locked for this transaction, if the viewer may see it and edit it."""
     session = info.context.db.session
-    statement = select(models.Content).where(models.Content.id == pk).with_for_update()
+    # FOR NO KEY UPDATE: rows that reference the content (comments, ratings, tags) can still
+    # be inserted meanwhile; only other writers of the content itself wait.
+    statement = (
+        select(models.Content).where(models.Content.id == pk).with_for_update(key_share=True)
+    )
     options = {"include_deleted": True} if include_deleted else {}
     row = (await session.execute(statement, execution_options=options)).scalar_one_or_none()
     if row is None:
@@ -186,6 +191,7 @@ async def _update(info: Info, data: UpdateContentInput) -> models.Content:
     if _given(data.difficulty) and data.difficulty is not None:
         content.difficulty = models.Difficulty(data.difficulty.value)
     await info.context.db.session.flush()
+    await content_changed(info, content, ContentChange.UPDATED)
     return content
 
 
@@ -198,6 +204,7 @@ async def _set_status(
         if status is models.ContentStatus.PUBLISHED and content.published_at is None:
             content.published_at = datetime.now(UTC)
         await info.context.db.session.flush()
+        await content_changed(info, content, ContentChange(status.value))
     return content
 
 
@@ -206,6 +213,7 @@ async def _delete(info: Info, global_id: strawberry.ID) -> models.Content:
     content.deleted_at = datetime.now(UTC)
     content.deleted_by = info.context.viewer.id
     await info.context.db.session.flush()
+    await content_changed(info, content, ContentChange.DELETED)
     return content
 
 
@@ -216,6 +224,7 @@ async def _restore(info: Info, global_id: strawberry.ID) -> models.Content:
     content.deleted_at = None
     content.deleted_by = None
     await info.context.db.session.flush()
+    await content_changed(info, content, ContentChange.RESTORED)
     return content
 
 
