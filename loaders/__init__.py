@@ -40,9 +40,14 @@ class Loaders:
     def by_key(self, model: type[Any]) -> ByKey:
         return self._memo(("key", model), lambda: ByKey(self.db, model))  # type: ignore[no-any-return]
 
-    def related(self, attribute: InstrumentedAttribute[Any]) -> Related:
+    def related(
+        self, attribute: InstrumentedAttribute[Any], *, include_deleted: bool = False
+    ) -> Related:
         found = edge(attribute)
-        return self._memo(("related", found), lambda: Related(self.db, found))  # type: ignore[no-any-return]
+        return self._memo(  # type: ignore[no-any-return]
+            ("related", found, include_deleted),
+            lambda: Related(self.db, found, include_deleted=include_deleted),
+        )
 
     def page(self, attribute: InstrumentedAttribute[Any], request: PageRequest) -> PageOf:
         found = edge(attribute)

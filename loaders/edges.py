@@ -10,6 +10,16 @@ from sqlalchemy import Select, func, select
 from loaders.relations import Edge
 from loaders.session import RequestDB
 
+# The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
+INCLUDE_DELETED = "include_deleted"
+
+
+def where_options(where: Any) -> dict[str, Any]:
+    """Execution options a filter needs: one that decides about soft-deleted rows itself (comment
+    tombstones) sets `include_deleted = True`, and its statements run without the session's
+    soft-delete criteria."""
+    return {INCLUDE_DELETED: True} if getattr(where, INCLUDE_DELETED, False) else {}
+
 
 def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
     """`SELECT <columns> FROM target [JOIN link table] WHERE link IN (keys)`.
@@ -40,18 +50,23 @@ class ByKey(DataLoader[UUID, Any | None]):
 
 
 class Related(DataLoader[Any, Any]):
-    """Any edge: to-one edges load `row | None`, to-many edges load a list, per parent key."""
+    """Any edge: to-one edges load `row | None`, to-many edges load a list, per parent key.
 
-    def __init__(self, db: RequestDB, edge: Edge) -> None:
+    `include_deleted` also loads soft-deleted targets (a reply's parent that is a tombstone).
+    """
+
+    def __init__(self, db: RequestDB, edge: Edge, *, include_deleted: bool = False) -> None:
         super().__init__()
         self.db = db
         self.edge = edge
+        self.options = {INCLUDE_DELETED: True} if include_deleted else {}
 
     async def batch_load_fn(self, keys: list[Any]) -> list[Any]:
         wanted = list({key for key in keys if key is not None})
         grouped: defaultdict[Any, list[Any]] = defaultdict(list)
         if wanted:
-            for row, parent_key in await self.db.all(edge_select(self.edge, wanted)):
+            statement = edge_select(self.edge, wanted)
+            for row, parent_key in await self.db.all(statement, **self.options):
                 grouped[parent_key].append(row)
         if self.edge.many:
             return [grouped.get(key, []) for key in keys]
@@ -73,5 +88,5 @@ class CountRelated(DataLoader[Any, int]):
         )
         if self.where is not None:
             statement = statement.where(*self.where.criteria(self.edge.target))
-        counts = dict(await self.db.all(statement))
+        counts = dict(await self.db.all(statement, **where_options(self.where)))
         return [counts.get(key, 0) for key in keys]

@@ -2,12 +2,13 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import aliased
 
-from models import ContentStatus, ContentTag, Difficulty, Role, Tag, UserStatus
+from models import Comment, ContentStatus, ContentTag, Difficulty, Role, Tag, UserStatus
 
 
 def text_query(text: str) -> ColumnElement[Any]:
@@ -92,9 +93,48 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def in_thread(model: Any) -> ColumnElement[bool]:
+    """A comment a thread shows: a live one, or a deleted one with a live reply somewhere below.
+
+    The deleted ones are tombstones (the schema hides their body), so deleting a comment never
+    cuts its live replies off the thread; a deleted comment with nothing live below it is gone.
+    The walk down starts at the comment (correlated) and only continues through deleted replies.
+    """
+    first = aliased(Comment)
+    below = (
+        select(first.organization_id, first.id, first.deleted_at)
+        .where(first.organization_id == model.organization_id, first.parent_id == model.id)
+        .correlate(model)
+        .cte("below", recursive=True, nesting=True)
+    )
+    deeper = aliased(Comment)
+    below = below.union_all(
+        select(deeper.organization_id, deeper.id, deeper.deleted_at).where(
+            deeper.organization_id == below.c.organization_id,
+            deeper.parent_id == below.c.id,
+            below.c.deleted_at.is_not(None),
+        )
+    )
+    live_below = select(below.c.id).where(below.c.deleted_at.is_(None)).exists()
+    return or_(model.deleted_at.is_(None), live_below)
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadStarts:
     """Comments that start a thread (replies are reached through `Comment.replies`)."""
 
+    # Loaders lift the session's soft-delete criteria for it: `in_thread` decides instead.
+    include_deleted: ClassVar[bool] = True
+
     def criteria(self, model: Any) -> list[ColumnElement[bool]]:
-        return [model.parent_id.is_(None)]
+        return [model.parent_id.is_(None), in_thread(model)]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadReplies:
+    """The replies a thread shows under a comment, tombstones included."""
+
+    include_deleted: ClassVar[bool] = True
+
+    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
+        return [in_thread(model)]

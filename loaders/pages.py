@@ -15,7 +15,7 @@ from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import aliased
 
-from loaders.edges import edge_select
+from loaders.edges import edge_select, where_options
 from loaders.relations import Edge
 from loaders.session import RequestDB
 
@@ -117,7 +117,7 @@ async def root_page(db: RequestDB, model: Any, request: PageRequest) -> Page:
     statement = _filtered(statement, model, request)
     statement = statement.order_by(*_sort_order(model, request)).limit(request.size + 1)
     collected = _Collected()
-    for row in await db.all(statement):
+    for row in await db.all(statement, **where_options(request.where)):
         collected.rows.append(row[0])
         collected.values.append(tuple(row[1:]))
     return _page(collected, request)
@@ -127,7 +127,7 @@ async def count_root(db: RequestDB, model: Any, where: Where | None) -> int:
     statement = select(func.count()).select_from(model)
     if where is not None:
         statement = statement.where(*where.criteria(model))
-    return int((await db.execute(statement)).scalar_one())
+    return int((await db.execute(statement, **where_options(where))).scalar_one())
 
 
 class PageOf(DataLoader[Any, Page]):
@@ -160,7 +160,7 @@ class PageOf(DataLoader[Any, Page]):
             .order_by(ranked.c.parent_key, ranked.c.position)
         )
         collected: defaultdict[Any, _Collected] = defaultdict(_Collected)
-        for result in await self.db.all(statement):
+        for result in await self.db.all(statement, **where_options(request.where)):
             bucket = collected[result[1]]
             bucket.rows.append(result[0])
             bucket.values.append(tuple(result[2:]))

@@ -8,6 +8,7 @@ from uuid import UUID
 import strawberry
 
 import models
+from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
 from schema.edges import load_one, load_page
@@ -15,10 +16,15 @@ from schema.node import Node, to_global_id
 from schema.pagination import Connection
 
 
-@strawberry.type(description="A comment on a content; replies point at their parent.")
+@strawberry.type(
+    description="A comment on a content; replies point at their parent. A deleted comment that"
+    " still has replies stays in its thread as a tombstone: `deleted` true, `body` and `author`"
+    " null."
+)
 class Comment(Node):
     id: strawberry.ID
-    body: str
+    body: str | None = strawberry.field(description="Null when the comment was deleted.")
+    deleted: bool
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[UUID]
@@ -30,7 +36,8 @@ class Comment(Node):
     def from_row(cls, row: models.Comment) -> Comment:
         return cls(
             id=strawberry.ID(to_global_id("Comment", row.id)),
-            body=row.body,
+            body=None if row.deleted_at is not None else row.body,
+            deleted=row.deleted_at is not None,
             created_at=row.created_at,
             updated_at=row.updated_at,
             pk=row.id,
@@ -43,17 +50,22 @@ class Comment(Node):
     async def content(self, info: Info) -> Content | None:
         return await load_one(info, models.Comment.content, self.content_id, Content.from_row)
 
-    @strawberry.field(description="Null when the author's account was deleted.")
+    @strawberry.field(description="Null when the comment or the author's account was deleted.")
     async def author(self, info: Info) -> User | None:
+        if self.deleted:
+            return None
         return await load_one(info, models.Comment.author, self.author_id, User.from_row)
 
     @strawberry.field(description="The comment this one replies to; null for a thread start.")
     async def parent(self, info: Info) -> Comment | None:
         if self.parent_id is None:
             return None
-        return await load_one(info, models.Comment.parent, self.parent_id, Comment.from_row)
+        # A parent of a comment in a thread is live or a tombstone, never gone.
+        loader = info.context.loaders.related(models.Comment.parent, include_deleted=True)
+        row = await loader.load(self.parent_id)
+        return None if row is None else Comment.from_row(row)
 
-    @strawberry.field(description="Replies to this comment, oldest first.")
+    @strawberry.field(description="Replies to this comment, oldest first, tombstones included.")
     async def replies(
         self,
         info: Info,
@@ -72,6 +84,7 @@ class Comment(Node):
             after=after,
             last=last,
             before=before,
+            where=ThreadReplies(),
         )
 
 

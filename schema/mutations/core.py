@@ -84,6 +84,9 @@ class Checks:
     def length(self, value: str | None, path: str, *, low: int = 1, high: int) -> None:
         if value is None:
             return
+        if "\x00" in value:  # PostgreSQL text cannot hold it: the client's error, not ours
+            self.errors.append(user_error(path, "must not contain NUL characters"))
+            return
         size = len(value.strip()) if low > 0 else len(value)
         self.require(low <= size <= high, path, f"must be {low}-{high} characters long")
 

@@ -1,0 +1,371 @@
+"""User mutations: admins create, change and deactivate users; everyone edits its own profile.
+
+An admin may not demote, suspend or deactivate itself: an organization must not lock itself out
+by accident. Profiles are upserted, so editing one that was never written creates it.
+"""
+
+import math
+import re
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import orjson
+import strawberry
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from strawberry.scalars import JSON
+
+import models
+from models.user import FULL_NAME_MAX, USERNAME_PATTERN
+from schema.context import Info
+from schema.filters import Role, UserStatus
+from schema.mutations.core import (
+    Checks,
+    ConstraintErrors,
+    UserError,
+    UserErrorCode,
+    atomic,
+    forbidden,
+    not_found,
+    parse_id,
+)
+from schema.policy import Action, may
+from schema.user import User, UserProfile
+
+BIO_MAX = 5000
+AVATAR_URL_MAX = 2048
+PREFERENCES_MAX_BYTES = 16_384
+NUMBER_LIMIT = 2**63
+
+EMAIL_TAKEN = "a user with this email already exists"
+USERNAME_TAKEN = "this username is taken"
+
+KNOWN: ConstraintErrors = {
+    "uq_users_organization_id_email": ("input.email", UserErrorCode.CONFLICT, EMAIL_TAKEN),
+    "uq_users_organization_id_username": (
+        "input.username",
+        UserErrorCode.CONFLICT,
+        USERNAME_TAKEN,
+    ),
+    "fk_user_profiles_organization_id_user_id_users": (
+        "input.userId",
+        UserErrorCode.NOT_FOUND,
+        "no user with this id",
+    ),
+}
+
+
+@strawberry.type
+class CreateUserPayload:
+    user: User | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpdateUserPayload:
+    user: User | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeactivateUserPayload:
+    user: User | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpdateProfilePayload:
+    profile: UserProfile | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateUserInput:
+    email: str = strawberry.field(description="Stored lower-cased; unique in the organization.")
+    username: str = strawberry.field(
+        description="2-40 of a-z, 0-9, '_', '.', '-'; unique in the organization."
+    )
+    full_name: str
+    role: Role
+
+
+@strawberry.input(description="Fields left out stay as they are.")
+class UpdateUserInput:
+    id: strawberry.ID
+    role: Role | None = strawberry.UNSET
+    status: UserStatus | None = strawberry.UNSET
+    full_name: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class DeactivateUserInput:
+    id: strawberry.ID
+
+
+@strawberry.input(
+    description="Fields left out stay as they are; null clears `bio` or `avatarUrl`."
+    " `preferences` replaces the whole object."
+)
+class UpdateProfileInput:
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Whose profile: the viewer's when left out."
+    )
+    bio: str | None = strawberry.UNSET
+    avatar_url: str | None = strawberry.UNSET
+    preferences: JSON | None = strawberry.UNSET
+
+
+def _given(value: object) -> bool:
+    return value is not strawberry.UNSET
+
+
+def _manage_users(info: Info) -> None:
+    if not may(info.context.viewer, Action.MANAGE_USERS):
+        raise forbidden("only admins manage users")
+
+
+def _email(checks: Checks, value: str) -> str:
+    try:
+        return models.normalize_email(value)
+    except ValueError as error:
+        checks.require(False, "input.email", str(error))
+        return value
+
+
+def _check_username(checks: Checks, value: str) -> None:
+    checks.require(
+        re.fullmatch(USERNAME_PATTERN, value) is not None,
+        "input.username",
+        "must be 2-40 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit",
+    )
+
+
+def _check_avatar_url(checks: Checks, value: str) -> None:
+    path = "input.avatarUrl"
+    known = len(checks.errors)
+    checks.length(value, path, high=AVATAR_URL_MAX)
+    if len(checks.errors) > known:
+        return
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    checks.require(
+        parts is not None
+        and parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not any(character.isspace() for character in value),
+        path,
+        "must be an http or https URL",
+    )
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why this JSON value would not survive a trip through jsonb, if it would not."""
+    if isinstance(value, str) and "\x00" in value:
+        return "must not contain NUL characters"
+    # jsonb keeps numbers as decimals and gives 1e300 back as a 301-digit integer, which no
+    # JSON encoder of ours writes: numbers stay within what a 64-bit integer holds.
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and not (math.isfinite(value) and abs(value) < NUMBER_LIMIT):
+        return "must hold only numbers between -2^63 and 2^63"
+    if isinstance(value, dict):
+        return next((why for pair in value.items() for why in map(_unstorable, pair) if why), None)
+    if isinstance(value, list):
+        return next((why for why in map(_unstorable, value) if why), None)
+    return None
+
+
+def _check_preferences(checks: Checks, value: object) -> None:
+    path = "input.preferences"
+    if not isinstance(value, dict):
+        checks.require(False, path, "must be a JSON object")
+        return
+    if why := _unstorable(value):
+        checks.require(False, path, why)
+        return
+    checks.require(
+        len(orjson.dumps(value)) <= PREFERENCES_MAX_BYTES,
+        path,
+        f"must be at most {PREFERENCES_MAX_BYTES} bytes of JSON",
+    )
+
+
+async def _refuse_taken(info: Info, *, email: str, username: str) -> None:
+    """Both conflicts at once; under concurrency the unique constraints still decide."""
+    statement = select(models.User.email, models.User.username).where(
+        or_(models.User.email == email, models.User.username == username)
+    )
+    # Deleted users keep their email and username: the constraints count them too.
+    result = await info.context.db.session.execute(
+        statement, execution_options={"include_deleted": True}
+    )
+    taken = result.all()
+    checks = Checks()
+    conflict = UserErrorCode.CONFLICT
+    checks.require(all(row.email != email for row in taken), "input.email", EMAIL_TAKEN, conflict)
+    checks.require(
+        all(row.username != username for row in taken), "input.username", USERNAME_TAKEN, conflict
+    )
+    checks.raise_if_any()
+
+
+async def _user_for_write(info: Info, pk: UUID) -> models.User:
+    statement = select(models.User).where(models.User.id == pk).with_for_update()
+    user = (await info.context.db.session.execute(statement)).scalar_one_or_none()
+    if user is None:
+        raise not_found("input.id", "user")
+    return user
+
+
+async def _create(info: Info, data: CreateUserInput) -> models.User:
+    _manage_users(info)
+    checks = Checks()
+    email = _email(checks, data.email)
+    _check_username(checks, data.username)
+    checks.length(data.full_name, "input.fullName", high=FULL_NAME_MAX)
+    checks.raise_if_any()
+    await _refuse_taken(info, email=email, username=data.username)
+    user = models.User(
+        email=email,
+        username=data.username,
+        full_name=data.full_name,
+        role=models.Role(data.role),
+        status=models.UserStatus.ACTIVE,
+    )
+    session = info.context.db.session
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def _update(info: Info, data: UpdateUserInput) -> models.User:
+    _manage_users(info)
+    viewer = info.context.viewer
+    checks = Checks()
+    pk = parse_id(checks, data.id, "User", "input.id")
+    for value, path in (
+        (data.role, "input.role"),
+        (data.status, "input.status"),
+        (data.full_name, "input.fullName"),
+    ):
+        checks.require(value is not None, path, "must not be null")
+    if _given(data.full_name):
+        checks.length(data.full_name, "input.fullName", high=FULL_NAME_MAX)
+    if pk == viewer.id:
+        checks.require(
+            data.role in (strawberry.UNSET, None, models.Role.ADMIN),
+            "input.role",
+            "admins may not demote themselves",
+        )
+        checks.require(
+            data.status in (strawberry.UNSET, None, models.UserStatus.ACTIVE),
+            "input.status",
+            "admins may not suspend or deactivate themselves",
+        )
+    checks.raise_if_any()
+    assert pk is not None
+    user = await _user_for_write(info, pk)
+    if data.role is not None and _given(data.role):
+        user.role = models.Role(data.role)
+    if data.status is not None and _given(data.status):
+        user.status = models.UserStatus(data.status)
+    if data.full_name is not None and _given(data.full_name):
+        user.full_name = data.full_name
+    await info.context.db.session.flush()
+    return user
+
+
+async def _deactivate(info: Info, data: DeactivateUserInput) -> models.User:
+    _manage_users(info)
+    checks = Checks()
+    pk = parse_id(checks, data.id, "User", "input.id")
+    checks.require(pk != info.context.viewer.id, "input.id", "admins may not deactivate themselves")
+    checks.raise_if_any()
+    assert pk is not None
+    user = await _user_for_write(info, pk)
+    if user.status is not models.UserStatus.DEACTIVATED:
+        user.status = models.UserStatus.DEACTIVATED
+        await info.context.db.session.flush()
+    return user
+
+
+async def _update_profile(info: Info, data: UpdateProfileInput) -> models.UserProfile:
+    viewer = info.context.viewer
+    checks = Checks()
+    target = (
+        viewer.id
+        if data.user_id is None
+        else parse_id(checks, data.user_id, "User", "input.userId")
+    )
+    if data.bio is not None and _given(data.bio):
+        checks.length(data.bio, "input.bio", low=0, high=BIO_MAX)
+    if data.avatar_url is not None and _given(data.avatar_url):
+        _check_avatar_url(checks, data.avatar_url)
+    if _given(data.preferences):
+        _check_preferences(checks, data.preferences)
+    checks.raise_if_any()
+    assert target is not None
+    if not may(viewer, Action.EDIT_PROFILE, target):
+        raise forbidden("only the user or an admin may edit this profile")
+    session = info.context.db.session
+    if await session.scalar(select(models.User.id).where(models.User.id == target)) is None:
+        raise not_found("input.userId", "user")
+
+    changes: dict[str, Any] = {}
+    if _given(data.bio):
+        changes["bio"] = data.bio
+    if _given(data.avatar_url):
+        changes["avatar_url"] = data.avatar_url
+    if _given(data.preferences):
+        changes["preferences"] = data.preferences
+    statement = insert(models.UserProfile).values(
+        organization_id=viewer.organization_id, user_id=target, **changes
+    )
+    # One statement whether or not the profile exists; a concurrent first edit cannot collide.
+    statement = statement.on_conflict_do_update(
+        index_elements=[models.UserProfile.organization_id, models.UserProfile.user_id],
+        set_={**{name: statement.excluded[name] for name in changes}, "updated_at": func.now()},
+    )
+    result = await session.scalars(
+        statement.returning(models.UserProfile), execution_options={"populate_existing": True}
+    )
+    return result.one()
+
+
+@strawberry.type
+class UserMutations:
+    @strawberry.mutation(description="Add a user to the organization (admins only).")
+    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
+        result = await atomic(info, lambda: _create(info, input), KNOWN)
+        if isinstance(result, list):
+            return CreateUserPayload(user_errors=result)
+        return CreateUserPayload(user=User.from_row(result))
+
+    @strawberry.mutation(description="Change a user's role, status or name (admins only).")
+    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserPayload:
+        result = await atomic(info, lambda: _update(info, input), KNOWN)
+        if isinstance(result, list):
+            return UpdateUserPayload(user_errors=result)
+        return UpdateUserPayload(user=User.from_row(result))
+
+    @strawberry.mutation(
+        description="Set a user's status to DEACTIVATED: it can no longer sign in (admins only)."
+    )
+    async def deactivate_user(
+        self, info: Info, input: DeactivateUserInput
+    ) -> DeactivateUserPayload:
+        result = await atomic(info, lambda: _deactivate(info, input), KNOWN)
+        if isinstance(result, list):
+            return DeactivateUserPayload(user_errors=result)
+        return DeactivateUserPayload(user=User.from_row(result))
+
+    @strawberry.mutation(
+        description="Edit a profile (the viewer's own, or any as an admin); creates it if missing."
+    )
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
+        result = await atomic(info, lambda: _update_profile(info, input), KNOWN)
+        if isinstance(result, list):
+            return UpdateProfilePayload(user_errors=result)
+        return UpdateProfilePayload(profile=UserProfile.from_row(result))
