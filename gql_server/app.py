@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from gql_server import health, migrate
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
 from gql_server.endpoint import GraphQLEndpoint
+from gql_server.persisted import PersistedDocuments
 from gql_server.settings import Settings, get_settings
 
 
@@ -27,9 +28,11 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.head_revision = migrate.head_revision()
+        app.state.persisted_documents = await PersistedDocuments.open(settings, engine)
         try:
             yield
         finally:
+            await app.state.persisted_documents.close()
             await engine.dispose()
 
     graphql = GraphQLEndpoint(settings)

@@ -1,4 +1,4 @@
-"""`gql-server`: serve, migrate, seed, token, export-schema; every one honours DATABASE_URL."""
+"""`gql-server`: serve, migrate, seed, token, export-schema, trust; all honour DATABASE_URL."""
 
 import argparse
 import asyncio
@@ -179,6 +179,30 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trust(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from gql_server import trusted
+
+    try:
+        manifest = trusted.read_manifest(Path(args.manifest))
+    except trusted.ManifestError as error:
+        print(f"gql-server trust: {error}", file=sys.stderr)
+        return 1
+    try:
+        stored = _with_engine(lambda engine: trusted.store(engine, manifest.documents))
+    except DBAPIError as error:
+        print(f"gql-server trust: the database refused: {error.orig}", file=sys.stderr)
+        return 1
+    print(
+        f"{len(manifest.documents)} documents ({manifest.format} manifest):"
+        f" {stored.added} added, {stored.updated} updated, {stored.unchanged} unchanged"
+    )
+    if manifest.unverified:
+        print(f"{manifest.unverified} ids are not a hash of their document; trusted as given")
+    return 0
+
+
 def configure_logging(level: str) -> None:
     """Our own messages at `level`; libraries (pgserver, alembic) only when something is wrong."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -228,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="write the SDL (default schema.graphql)")
     export.add_argument("output", nargs="?", default=str(ROOT / "schema.graphql"))
     export.set_defaults(run=cmd_export_schema)
+
+    trust = commands.add_parser(
+        "trust", help="trust a client's persisted-operation manifest (Apollo, Relay, Codegen)"
+    )
+    trust.add_argument("manifest", help="the JSON manifest the client build wrote")
+    trust.set_defaults(run=cmd_trust)
     return parser
 
 

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gql_server import auth
+from gql_server import auth, persisted
 from gql_server.graphiql import graphiql_html
 from gql_server.settings import Settings
 from gql_server.tenancy import READ_CRITERIA, STATEMENTS, VIEWER, tenant_session
@@ -89,6 +89,10 @@ async def read_request(request: Request) -> GraphQLRequest:
         params = _json(await request.body(), "body")
         if not isinstance(params, dict):
             raise RequestError(400, "the body must be a JSON object", "BAD_REQUEST")
+    try:
+        params["query"] = await persisted.resolve(request, params)
+    except persisted.Refused as refused:
+        raise RequestError(refused.status, refused.message, refused.code) from None
     query, variables, name = (
         params.get("query"),
         params.get("variables"),

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1)
     default_page_size: int = Field(default=20, ge=1)
 
+    # Persisted operations: automatic persisted queries (APQ) and trusted documents.
+    apq_cache_size: int = Field(default=1_000, ge=1)  # queries kept per process (LRU)
+    apq_ttl_seconds: int = Field(default=24 * 3600, gt=0)  # lifetime of a query in Redis
+    redis_url: str | None = None  # shares APQ queries between processes and replicas
+    trusted_documents_only: bool = False  # refuse every document not trusted with `trust`
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":
         placeholder = self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32

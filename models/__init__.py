@@ -7,6 +7,7 @@ from models.content import Content, ContentPrerequisite, ContentStatus, Difficul
 from models.organization import Organization, Plan
 from models.rating import Rating
 from models.tag import ContentTag, Tag
+from models.trusted_document import TrustedDocument
 from models.user import Role, User, UserProfile, UserStatus, normalize_email
 
 TENANT_TABLES = tuple(
@@ -33,6 +34,7 @@ __all__ = [
     "Tag",
     "TenantScoped",
     "Timestamped",
+    "TrustedDocument",
     "User",
     "UserProfile",
     "UserStatus",

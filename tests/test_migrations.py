@@ -53,7 +53,8 @@ async def test_upgrade_reaches_head_without_drift(migrated: AsyncEngine) -> None
     assert head is not None
     assert await migrate.current_revision(migrated) == head
     assert await migrate.drift(migrated) == []
-    assert await public_tables(migrated) == {*models.TENANT_TABLES, "organizations"}
+    global_tables = {"organizations", "trusted_documents"}
+    assert await public_tables(migrated) == {*models.TENANT_TABLES, *global_tables}
 
 
 async def test_downgrade_to_base_removes_everything_and_upgrade_works_again(
