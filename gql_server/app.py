@@ -5,21 +5,32 @@ GraphiQL's scripts and styles are served from the package itself (`/static`), no
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gql_server import health, migrate
+from gql_server import health, metrics, migrate, observability
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
 from gql_server.endpoint import GraphQLEndpoint
 from gql_server.persisted import PersistedDocuments
 from gql_server.settings import Settings, get_settings
+from gql_server.tracing import Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 
-def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    tracer_provider: "TracerProvider | None" = None,
+) -> Starlette:
     settings = settings or get_settings()
+    tracing = Tracing.configure(settings, tracer_provider)  # None unless GQL_OTEL
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -29,16 +40,19 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.head_revision = migrate.head_revision()
         app.state.persisted_documents = await PersistedDocuments.open(settings, engine)
+        stop_observing = observability.start(engine, settings, tracing)
         try:
             yield
         finally:
             await app.state.persisted_documents.close()
             await engine.dispose()
+            stop_observing()
 
     graphql = GraphQLEndpoint(settings)
     routes = [
         Route("/health/live", health.live),
         Route("/health/ready", health.ready),
+        Route("/metrics", metrics.scrape),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # GraphiQL's bundle is 3.5 MB as shipped; compressed it is a fraction of that.
         Mount(
@@ -47,4 +61,4 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             name="static",
         ),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=observability.middleware(tracing))

@@ -2,11 +2,13 @@
 
 import argparse
 import asyncio
-import logging
 import os
+import signal
 import sys
+import tempfile
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from gql_server import migrate
 from gql_server.database import resolve_database_url
-from gql_server.settings import get_settings
+from gql_server.settings import Settings, get_settings
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,24 +76,58 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gql_server import request_log
+
     settings = get_settings()
     # Start the embedded database once, here, and hand its URL to every worker.
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    workers = args.workers or settings.workers
     print(f"GraphiQL: http://{host}:{port}/graphql", flush=True)
-    uvicorn.run(
-        "gql_server.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers or settings.workers,
-        log_level=settings.log_level,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-    )
+    with _metrics_folder(settings, workers):
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+        uvicorn.run(
+            "gql_server.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=request_log.logging_config(settings),  # applied in every worker
+            access_log=False,  # ours (gql_server.access) says more
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+        )
     return 0
+
+
+def _exit_cleanly(_signal: int, _frame: object) -> None:
+    # uvicorn raises the SIGTERM it caught again once it has shut down gracefully. By then the
+    # work is done: leave with status 0, through atexit (which stops the embedded PostgreSQL).
+    raise SystemExit(0)
+
+
+@contextmanager
+def _metrics_folder(settings: Settings, workers: int) -> Iterator[None]:
+    """Where the workers' metrics meet: `PROMETHEUS_MULTIPROC_DIR` (emptied of earlier processes'
+    files), or a temporary folder when several workers run and none is set."""
+    folder = settings.prometheus_multiproc_dir
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            if not stale.stem.endswith(f"_{os.getpid()}"):  # ours, if this process serves
+                stale.unlink()
+        yield
+    elif workers > 1:
+        with tempfile.TemporaryDirectory(prefix="gql-server-metrics-") as temporary:
+            # Read by prometheus_client when each worker imports it, and by its settings.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = temporary
+            yield
+    else:
+        yield
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -203,10 +239,12 @@ def cmd_trust(args: argparse.Namespace) -> int:
     return 0
 
 
-def configure_logging(level: str) -> None:
-    """Our own messages at `level`; libraries (pgserver, alembic) only when something is wrong."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("gql_server").setLevel(level.upper())
+def configure_logging(settings: Settings) -> None:
+    """Our own messages at `GQL_LOG_LEVEL`, as JSON or text; libraries (pgserver, alembic) only
+    when something is wrong."""
+    from gql_server import request_log
+
+    request_log.configure(settings)
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver copes.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
@@ -262,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging(get_settings().log_level)
+    configure_logging(get_settings())
     args = build_parser().parse_args(argv)
     code: int = args.run(args)
     return code

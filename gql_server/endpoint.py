@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from gql_server import auth, persisted
 from gql_server.graphiql import graphiql_html
+from gql_server.observability import current_request
 from gql_server.settings import Settings
 from gql_server.tenancy import READ_CRITERIA, STATEMENTS, VIEWER, tenant_session
 from loaders import Loaders, RequestDB
@@ -159,6 +160,7 @@ class GraphQLEndpoint:
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and "query" not in request.query_params and wants_page:
             return HTMLResponse(graphiql_html())
+        current_request().graphql = True
         graphql_request = await read_request(request)
         try:
             document = parse_document(graphql_request.query)
@@ -171,6 +173,7 @@ class GraphQLEndpoint:
             raise RequestError(
                 400, "no operation with that name (or several and no name)", "BAD_REQUEST"
             )
+        current_request().start_operation(operation)
         if operation.operation is OperationType.MUTATION and request.method == "GET":
             raise RequestError(405, "mutations must be sent with POST", "BAD_REQUEST")
 
@@ -188,6 +191,7 @@ class GraphQLEndpoint:
             variable_values=graphql_request.variables,
             operation_name=graphql_request.operation_name,
         )
+        current_request().executed(errors=bool(result.errors), statements=None)
         return json_response(self._body(result, statements=None))
 
     async def execute(
@@ -197,6 +201,7 @@ class GraphQLEndpoint:
         operation: OperationDefinitionNode,
         claims: auth.Claims,
     ) -> Response:
+        current_request().tenant = claims.organization_id
         sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
         read_only = operation.operation is not OperationType.MUTATION
         async with tenant_session(
@@ -224,6 +229,7 @@ class GraphQLEndpoint:
             )
             connection = await session.connection()
             statements = connection.info.get(STATEMENTS)
+        current_request().executed(errors=bool(result.errors), statements=statements)
         return json_response(self._body(result, statements))
 
     def _body(self, result: Any, statements: int | None) -> dict[str, Any]:
@@ -244,7 +250,10 @@ class GraphQLEndpoint:
             return _format_error(error)
         log.error("unexpected error in %s", error.path, exc_info=original)
         message = "internal server error" if self.settings.is_production else str(error.message)
-        return _format_error(error, code=ErrorCode.INTERNAL_SERVER_ERROR, message=message)
+        formatted = _format_error(error, code=ErrorCode.INTERNAL_SERVER_ERROR, message=message)
+        # Quoted back by a client, the id finds this error's log lines.
+        formatted["extensions"]["requestId"] = current_request().request_id
+        return formatted
 
 
 def _format_error(

@@ -3,6 +3,7 @@
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +14,11 @@ DEVELOPMENT_JWT_SECRET = "development-secret-change-me-in-production-0123456789"
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
 
 
 class Settings(BaseSettings):
@@ -49,6 +55,23 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # shares APQ queries between processes and replicas
     trusted_documents_only: bool = False  # refuse every document not trusted with `trust`
 
+    # Operating: logs, metrics, traces, shutdown (README "Operating").
+    log_format: LogFormat | None = None  # json in production, text in development
+    shutdown_timeout_seconds: int = Field(default=20, gt=0)  # for in-flight requests
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
+    otel: bool = False  # OpenTelemetry traces; needs the `otel` extra
+    otel_traces_exporter: Literal["otlp", "console", "none"] | None = Field(
+        default=None, validation_alias="OTEL_TRACES_EXPORTER"
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+    )
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":
         placeholder = self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32
@@ -68,6 +91,12 @@ class Settings(BaseSettings):
     @property
     def introspection_allowed(self) -> bool:
         return not self.is_production if self.introspection is None else self.introspection
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is None:
+            return self.is_production
+        return self.log_format is LogFormat.JSON
 
     @property
     def report_sql_statements(self) -> bool:

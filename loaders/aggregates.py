@@ -7,6 +7,7 @@ from uuid import UUID
 from aiodataloader import DataLoader
 from sqlalchemy import func, select
 
+from loaders.metrics import measured
 from loaders.session import RequestDB
 from models import Rating
 
@@ -22,6 +23,7 @@ class RatingSummaryByContent(DataLoader[UUID, RatingSummary]):
         super().__init__()
         self.db = db
 
+    @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[RatingSummary]:
         statement = (
             select(Rating.content_id, func.count(), func.avg(Rating.score))
@@ -43,6 +45,7 @@ class RatingByViewer(DataLoader[UUID, Rating | None]):
         self.db = db
         self.viewer_id = viewer_id
 
+    @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[Rating | None]:
         statement = select(Rating).where(
             Rating.user_id == self.viewer_id, Rating.content_id.in_(set(keys))

@@ -7,6 +7,7 @@ from uuid import UUID
 from aiodataloader import DataLoader
 from sqlalchemy import Select, func, select
 
+from loaders.metrics import measured
 from loaders.relations import Edge
 from loaders.session import RequestDB
 
@@ -43,6 +44,7 @@ class ByKey(DataLoader[UUID, Any | None]):
         self.db = db
         self.model = model
 
+    @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
         rows = await self.db.scalars(select(self.model).where(self.model.id.in_(keys)))
         by_id = {row.id: row for row in rows}
@@ -61,6 +63,7 @@ class Related(DataLoader[Any, Any]):
         self.edge = edge
         self.options = {INCLUDE_DELETED: True} if include_deleted else {}
 
+    @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[Any]:
         wanted = list({key for key in keys if key is not None})
         grouped: defaultdict[Any, list[Any]] = defaultdict(list)
@@ -82,6 +85,7 @@ class CountRelated(DataLoader[Any, int]):
         self.edge = edge
         self.where = where
 
+    @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[int]:
         statement = edge_select(self.edge, list(set(keys)), self.edge.link, func.count()).group_by(
             self.edge.link

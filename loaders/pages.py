@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from loaders.edges import edge_select, where_options
+from loaders.metrics import measured
 from loaders.relations import Edge
 from loaders.session import RequestDB
 
@@ -139,6 +140,7 @@ class PageOf(DataLoader[Any, Page]):
         self.edge = edge
         self.request = request
 
+    @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[Page]:
         edge, request, model = self.edge, self.request, self.edge.target
         sort = request.ordering.expressions(model)
