@@ -16,6 +16,7 @@ from models.comment import BODY_MAX
 from schema.comment import Comment
 from schema.content import Content
 from schema.context import Info
+from schema.events import comment_added
 from schema.mutations.core import (
     Checks,
     ConstraintErrors,
@@ -156,6 +157,7 @@ async def _add(info: Info, data: AddCommentInput) -> models.Comment:
     )
     session.add(comment)
     await session.flush()
+    await comment_added(info, comment)
     return comment
 
 
