@@ -12,7 +12,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gql_server import health, metrics, migrate, observability
+from gql_server import health, limits, metrics, migrate, observability
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
 from gql_server.endpoint import GraphQLEndpoint
 from gql_server.persisted import PersistedDocuments
@@ -39,6 +39,7 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.head_revision = migrate.head_revision()
+        app.state.tenant_limits = await limits.tenant_limits(engine, settings)
         app.state.persisted_documents = await PersistedDocuments.open(settings, engine)
         stop_observing = observability.start(engine, settings, tracing)
         try:

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gql_server import auth, persisted
+from gql_server import auth, limits, persisted
 from gql_server.graphiql import graphiql_html
 from gql_server.observability import current_request
 from gql_server.settings import Settings
@@ -39,6 +39,7 @@ from models import Role, UserStatus
 from schema import schema
 from schema.context import Context, PageLimits, Viewer
 from schema.errors import ErrorCode
+from schema.limits import LimitCode
 from schema.policy import read_criteria
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,15 @@ def error_response(status: int, message: str, code: str) -> Response:
 
 
 @lru_cache(maxsize=1024)
-def parse_document(query: str) -> DocumentNode:
-    return parse(query)
+def parse_document(query: str, max_tokens: int | None = None) -> DocumentNode:
+    # Comments are not tokens; they get a budget of their own, as large.
+    return parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
 
 
-async def read_request(request: Request) -> GraphQLRequest:
+async def read_request(
+    request: Request, request_limits: limits.Limits
+) -> GraphQLRequest | list[Any]:
+    """One operation, or a batch (a JSON array) of them, still to be read one by one."""
     if request.method == "GET":
         params: dict[str, Any] = dict(request.query_params)
         if isinstance(params.get("variables"), str):
@@ -87,9 +92,15 @@ async def read_request(request: Request) -> GraphQLRequest:
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith(("application/json", "application/graphql-response+json")):
             raise RequestError(415, "send the request as application/json", "BAD_REQUEST")
-        params = _json(await request.body(), "body")
-        if not isinstance(params, dict):
-            raise RequestError(400, "the body must be a JSON object", "BAD_REQUEST")
+        params = _json(await request_limits.read_body(request), "body")
+        if isinstance(params, list):
+            return request_limits.batch(params)
+    return await to_graphql_request(request, params)
+
+
+async def to_graphql_request(request: Request, params: Any) -> GraphQLRequest:
+    if not isinstance(params, dict):
+        raise RequestError(400, "the body must be a JSON object", "BAD_REQUEST")
     try:
         params["query"] = await persisted.resolve(request, params)
     except persisted.Refused as refused:
@@ -145,6 +156,7 @@ class GraphQLEndpoint:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.limits = PageLimits(settings.default_page_size, settings.max_page_size)
+        self.request_limits = limits.Limits(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -154,6 +166,8 @@ class GraphQLEndpoint:
             response = error_response(error.status, error.message, error.code)
         except auth.Unauthenticated as error:
             response = error_response(401, str(error), ErrorCode.UNAUTHENTICATED)
+        except limits.Refused as refused:
+            response = json_response({"errors": refused.errors}, refused.status)
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
@@ -161,13 +175,33 @@ class GraphQLEndpoint:
         if request.method == "GET" and "query" not in request.query_params and wants_page:
             return HTMLResponse(graphiql_html())
         current_request().graphql = True
-        graphql_request = await read_request(request)
+        graphql_request = await read_request(request, self.request_limits)
+        if isinstance(graphql_request, list):
+            return await self.handle_batch(request, graphql_request)
+        return await self.handle_one(request, graphql_request)
+
+    async def handle_batch(self, request: Request, batch: list[Any]) -> Response:
+        """Operations of a JSON array, in order, each in its own transaction: an array of answers.
+
+        One token signs them all: an unauthenticated batch is answered 401 as a whole.
+        """
+        answers: list[orjson.Fragment] = []
+        for params in batch:
+            try:
+                response = await self.handle_one(request, await to_graphql_request(request, params))
+            except RequestError as error:
+                response = error_response(error.status, error.message, error.code)
+            except limits.Refused as refused:
+                response = json_response({"errors": refused.errors}, refused.status)
+            answers.append(orjson.Fragment(bytes(response.body)))
+        return Response(orjson.dumps(answers), media_type="application/json")
+
+    async def handle_one(self, request: Request, graphql_request: GraphQLRequest) -> Response:
         try:
-            document = parse_document(graphql_request.query)
+            document = parse_document(graphql_request.query, self.settings.max_tokens)
         except GraphQLError as error:
-            return json_response(
-                {"errors": [_format_error(error, code="GRAPHQL_PARSE_FAILED")]}, 400
-            )
+            code = limits.parse_error_code(error)
+            return json_response({"errors": [_format_error(error, code=code)]}, 400)
         operation = get_operation_ast(document, graphql_request.operation_name)
         if operation is None:
             raise RequestError(
@@ -180,10 +214,16 @@ class GraphQLEndpoint:
         token = auth.bearer_token(request.headers.get("authorization"))
         if token is None:
             if self.settings.introspection_allowed and only_introspection(document, operation):
+                variables = graphql_request.variables
+                self.request_limits.check(request, document, operation, variables, None)
                 return await self.execute_anonymous(graphql_request)
             raise auth.Unauthenticated("sign in: send `Authorization: Bearer <token>`")
         claims = auth.verify(token, self.settings)
-        return await self.execute(request, graphql_request, operation, claims)
+        # Every limit is checked before the transaction opens: a refused request runs no SQL.
+        cost = self.request_limits.check(
+            request, document, operation, graphql_request.variables, claims.organization_id
+        )
+        return await self.execute(request, graphql_request, operation, claims, cost)
 
     async def execute_anonymous(self, graphql_request: GraphQLRequest) -> Response:
         result = await schema.execute(
@@ -200,6 +240,7 @@ class GraphQLEndpoint:
         graphql_request: GraphQLRequest,
         operation: OperationDefinitionNode,
         claims: auth.Claims,
+        cost: int = 0,
     ) -> Response:
         current_request().tenant = claims.organization_id
         sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
@@ -230,9 +271,11 @@ class GraphQLEndpoint:
             connection = await session.connection()
             statements = connection.info.get(STATEMENTS)
         current_request().executed(errors=bool(result.errors), statements=statements)
-        return json_response(self._body(result, statements))
+        return json_response(self._body(result, statements, cost=cost))
 
-    def _body(self, result: Any, statements: int | None) -> dict[str, Any]:
+    def _body(
+        self, result: Any, statements: int | None, *, cost: int | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [self._format(error) for error in result.errors]
@@ -240,6 +283,8 @@ class GraphQLEndpoint:
         extensions = dict(result.extensions or {})
         if statements is not None and self.settings.report_sql_statements:
             extensions["sqlStatements"] = statements
+        if cost is not None and self.settings.report_cost:
+            extensions["cost"] = cost
         if extensions:
             body["extensions"] = extensions
         return body
@@ -247,7 +292,16 @@ class GraphQLEndpoint:
     def _format(self, error: GraphQLError) -> dict[str, Any]:
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
-            return _format_error(error)
+            # "Did you mean ...?" would show a production schema to whoever guesses at it.
+            production = self.settings.is_production
+            return _format_error(
+                error, message=limits.without_suggestions(error.message) if production else None
+            )
+        if limits.is_timeout(original):
+            log.warning("statement timeout in %s", error.path)
+            timeout_ms = self.settings.statement_timeout_ms
+            message = f"the request took longer than its time limit ({timeout_ms} ms)"
+            return _format_error(error, code=LimitCode.TIMEOUT, message=message)
         log.error("unexpected error in %s", error.path, exc_info=original)
         message = "internal server error" if self.settings.is_production else str(error.message)
         formatted = _format_error(error, code=ErrorCode.INTERNAL_SERVER_ERROR, message=message)

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "development-secret-change-me-in-production-0123456789"
@@ -19,6 +19,18 @@ class Environment(StrEnum):
 class LogFormat(StrEnum):
     JSON = "json"
     TEXT = "text"
+
+
+class LimitOverrides(BaseModel):
+    """One tenant's own GraphQL limits; those left out are the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_depth: int | None = Field(default=None, ge=1)
+    max_aliases: int | None = Field(default=None, ge=0)
+    max_root_fields: int | None = Field(default=None, ge=1)
+    max_directives: int | None = Field(default=None, ge=0)
+    max_cost: int | None = Field(default=None, ge=1)
 
 
 class Settings(BaseSettings):
@@ -72,6 +84,19 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Limits (README "Limits"): each over-limit request is refused before any SQL runs.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)  # 413 past this
+    max_batch_size: int = Field(default=10, ge=1)  # operations in one JSON-array request
+    max_tokens: int = Field(default=5_000, ge=1)  # lexical tokens (and comments) of a document
+    max_depth: int = Field(default=10, ge=1)
+    max_aliases: int = Field(default=30, ge=0)
+    max_root_fields: int = Field(default=20, ge=1)
+    max_directives: int = Field(default=50, ge=0)  # in the whole document
+    max_cost: int = Field(default=10_000, ge=1)
+    cost_in_response: bool | None = None  # extensions.cost; on in development
+    # By organization id or slug: '{"acme": {"max_cost": 50000, "max_depth": 15}}'.
+    tenant_limits: dict[str, LimitOverrides] = Field(default_factory=dict)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":
         placeholder = self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32
@@ -97,6 +122,15 @@ class Settings(BaseSettings):
         if self.log_format is None:
             return self.is_production
         return self.log_format is LogFormat.JSON
+
+    @property
+    def introspection_refused(self) -> bool:
+        """`GQL_INTROSPECTION=false`: no introspection for anyone, signed in or not."""
+        return self.introspection is False
+
+    @property
+    def report_cost(self) -> bool:
+        return not self.is_production if self.cost_in_response is None else self.cost_in_response
 
     @property
     def report_sql_statements(self) -> bool:

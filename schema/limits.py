@@ -1,0 +1,276 @@
+"""What one operation may ask for: depth, aliases, root fields, directives and cost.
+
+One validation rule measures the operation to execute in a single walk (fragments followed, each
+named fragment measured once) and reports every limit it exceeds. Cost prices an operation as what
+it can return: each object costs 1, and a list or connection multiplies its subtree by its
+`first`/`last` (or the default page size), so `contents(first: 100) { ... comments(first: 100) }`
+is priced at its 10,000 comments. `@skip`/`@include` are ignored: both branches are priced.
+
+Page sizes may be variables (`first: $n`), which validation does not see: the rule class is bound
+per request to the operation and its variables (`limits_rule`), so the check stays one validation
+pass, before the tenant's transaction opens. It reads the request's raw JSON values: only Int page
+sizes matter, and a value that coercion would refuse never reaches execution, so it may count as
+the default. A size above the maximum counts as the maximum: the resolver refuses it with a
+clearer error. Introspection fields are neither deep nor costly here; graphql-core's
+`MaxIntrospectionDepthRule` bounds them instead.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+    is_composite_type,
+)
+
+# Costs above this are all "too much"; it keeps the number a JSON (and JavaScript) integer.
+COST_CEILING = 2**53 - 1
+PAGE_ARGUMENTS = ("first", "last")
+
+
+class LimitCode(StrEnum):
+    DEPTH_LIMIT_EXCEEDED = "DEPTH_LIMIT_EXCEEDED"
+    ALIAS_LIMIT_EXCEEDED = "ALIAS_LIMIT_EXCEEDED"
+    ROOT_FIELD_LIMIT_EXCEEDED = "ROOT_FIELD_LIMIT_EXCEEDED"
+    DIRECTIVE_LIMIT_EXCEEDED = "DIRECTIVE_LIMIT_EXCEEDED"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+    TOKEN_LIMIT_EXCEEDED = "TOKEN_LIMIT_EXCEEDED"
+    BATCH_LIMIT_EXCEEDED = "BATCH_LIMIT_EXCEEDED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    TIMEOUT = "TIMEOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """One tenant's limits; the defaults are the settings' (`gql_server.limits.query_limits`)."""
+
+    max_depth: int
+    max_aliases: int
+    max_root_fields: int
+    max_directives: int
+    max_cost: int
+    default_page_size: int
+    max_page_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a selection set asks for; `fields` counts its own fields (fragments included)."""
+
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+    fields: int = 0
+
+
+@dataclass(slots=True)
+class Measurement:
+    """Filled in by the bound rule while validation runs: what the operation asks for."""
+
+    shape: Shape | None = None
+    directives: int = 0
+
+
+@dataclass(slots=True)
+class _Walk:
+    schema: GraphQLSchema
+    fragments: Callable[[str], FragmentDefinitionNode | None]
+    variables: Mapping[str, Any]
+    variable_defaults: Mapping[str, ValueNode | None]
+    limits: QueryLimits
+    measured: dict[tuple[str, bool], Shape] = field(default_factory=dict)
+    visiting: set[str] = field(default_factory=set)
+
+    def selection_set(
+        self, node: SelectionSetNode, parent: GraphQLNamedType | None, in_page: bool
+    ) -> Shape:
+        depth = aliases = cost = fields = 0
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                shape = self.field(selection, parent, in_page)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                on = parent if condition is None else self.schema.get_type(condition.name.value)
+                shape = self.selection_set(selection.selection_set, on, in_page)
+            elif isinstance(selection, FragmentSpreadNode):
+                shape = self.fragment(selection.name.value, in_page)
+            else:  # pragma: no cover - the three kinds of selection
+                continue
+            depth = max(depth, shape.depth)
+            aliases += shape.aliases
+            cost = min(cost + shape.cost, COST_CEILING)
+            fields += shape.fields
+        return Shape(depth, aliases, cost, fields)
+
+    def fragment(self, name: str, in_page: bool) -> Shape:
+        key = (name, in_page)
+        if key in self.measured:
+            return self.measured[key]
+        definition = self.fragments(name)
+        if definition is None or name in self.visiting:
+            return Shape()  # unknown or cyclic: the spec's own rules reject the document
+        self.visiting.add(name)
+        on = self.schema.get_type(definition.type_condition.name.value)
+        shape = self.selection_set(definition.selection_set, on, in_page)
+        self.visiting.discard(name)
+        self.measured[key] = shape
+        return shape
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None, in_page: bool) -> Shape:
+        aliases = 0 if node.alias is None else 1
+        name = node.name.value
+        fields = (
+            parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
+        )
+        definition = fields.get(name)
+        if name.startswith("__") or definition is None:
+            return Shape(0, aliases, 0, 0)
+        named = get_named_type(definition.type)
+        if node.selection_set is None or not is_composite_type(named):
+            return Shape(1, aliases, 0, 1)
+        paged = any(argument in definition.args for argument in PAGE_ARGUMENTS)
+        child = self.selection_set(node.selection_set, named, in_page=paged)
+        if paged:
+            multiplier = self.page_size(node)
+        elif _is_list(definition.type) and not in_page:
+            multiplier = self.limits.default_page_size
+        else:  # one object, or the edges of a page whose size is already counted
+            multiplier = 1
+        cost = min(multiplier * (1 + child.cost), COST_CEILING)
+        return Shape(1 + child.depth, aliases + child.aliases, cost, 1)
+
+    def page_size(self, node: FieldNode) -> int:
+        sizes = [
+            self.int_value(argument.value)
+            for argument in node.arguments or ()
+            if argument.name.value in PAGE_ARGUMENTS
+        ]
+        given = [size for size in sizes if size is not None]
+        # Above the maximum the resolver refuses the page size itself, with a clearer error.
+        size = max(given) if given else self.limits.default_page_size
+        return max(0, min(size, self.limits.max_page_size))
+
+    def int_value(self, value: ValueNode | None) -> int | None:
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name in self.variables:
+                return _as_int(self.variables[name])
+            return self.int_value(self.variable_defaults.get(name))
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        return None  # null, absent, or not an Int: coercion refuses those before execution
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _is_list(type_: GraphQLOutputType) -> bool:
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    return isinstance(type_, GraphQLList)
+
+
+class LimitsRule(ValidationRule):
+    """Reports each limit the operation exceeds; use a class bound by `limits_rule`."""
+
+    limits: ClassVar[QueryLimits]
+    operation: ClassVar[OperationDefinitionNode]
+    variables: ClassVar[Mapping[str, Any]]
+    measurement: ClassVar[Measurement]
+
+    def enter_directive(self, *_args: object) -> None:
+        self.measurement.directives += 1
+
+    def leave_document(self, *_args: object) -> None:
+        limits, context, operation = self.limits, self.context, self.operation
+        walk = _Walk(
+            schema=context.schema,
+            fragments=context.get_fragment,
+            variables=self.variables,
+            variable_defaults={
+                definition.variable.name.value: definition.default_value
+                for definition in operation.variable_definitions or ()
+            },
+            limits=limits,
+        )
+        root = context.schema.get_root_type(operation.operation)
+        shape = walk.selection_set(operation.selection_set, root, in_page=False)
+        self.measurement.shape = shape
+        checks = (
+            ("depth", shape.depth, limits.max_depth, LimitCode.DEPTH_LIMIT_EXCEEDED),
+            ("aliases", shape.aliases, limits.max_aliases, LimitCode.ALIAS_LIMIT_EXCEEDED),
+            (
+                "rootFields",
+                shape.fields,
+                limits.max_root_fields,
+                LimitCode.ROOT_FIELD_LIMIT_EXCEEDED,
+            ),
+            (
+                "directives",
+                self.measurement.directives,
+                limits.max_directives,
+                LimitCode.DIRECTIVE_LIMIT_EXCEEDED,
+            ),
+            ("cost", shape.cost, limits.max_cost, LimitCode.COST_LIMIT_EXCEEDED),
+        )
+        for what, value, limit, code in checks:
+            if value > limit:
+                self.report_error(
+                    GraphQLError(
+                        _MESSAGES[what].format(value=value, limit=limit),
+                        operation,
+                        extensions={"code": code.value, what: value, "limit": limit},
+                    )
+                )
+
+
+_MESSAGES = {
+    "depth": "the operation is nested {value} fields deep, over the limit of {limit}",
+    "aliases": "the operation uses {value} aliases, over the limit of {limit}",
+    "rootFields": "the operation selects {value} root fields, over the limit of {limit}",
+    "directives": "the document has {value} directives, over the limit of {limit}",
+    "cost": "the operation costs {value}, over the limit of {limit}",
+}
+
+
+def limits_rule(
+    limits: QueryLimits,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    measurement: Measurement,
+) -> type[LimitsRule]:
+    """`LimitsRule` bound to one request: its limits, operation and variables."""
+    namespace = {
+        "limits": limits,
+        "operation": operation,
+        "variables": variables or {},
+        "measurement": measurement,
+    }
+    return type("BoundLimitsRule", (LimitsRule,), namespace)
