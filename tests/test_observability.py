@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from io import StringIO
 from typing import Any
 
@@ -363,16 +364,26 @@ class Shutdown:
 
 def serve_then_terminate(environment: dict[str, str], token: str) -> Shutdown:
     """`gql-server serve`; requests in flight, one of them stalled; SIGTERM; the rest of them."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gql_server.cli", "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    for _ in range(3):  # another process may take the free port before the server binds it
+        port = free_port()
+        command = [sys.executable, "-m", "gql_server.cli", "serve", "--port", str(port)]
+        with subprocess.Popen(
+            command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ) as server:
+            if not wait_until(partial(_up_or_exited, server, port), 90):
+                server.kill()
+                raise AssertionError("the server did not start in 90 s")
+            if server.poll() is None:
+                return terminate_while_serving(server, port, token)
+            errors = server.communicate()[1].decode()
+            if "address already in use" not in errors:
+                raise AssertionError(f"the server exited: {errors}")
+    raise AssertionError("no free port")
+
+
+def terminate_while_serving(server: "subprocess.Popen[bytes]", port: int, token: str) -> Shutdown:
     stalled: socket.socket | None = None
     try:
-        assert wait_until(lambda: _live(port), 90), "the server did not start"
         in_flight = [start_request(port, token) for _ in range(8)]
         stalled, _ = start_request(port, token)  # its body never completes
         time.sleep(0.3)  # every request has reached the app, waiting for its body
@@ -388,7 +399,6 @@ def serve_then_terminate(environment: dict[str, str], token: str) -> Shutdown:
             stalled.close()
         if server.poll() is None:
             server.kill()
-            server.communicate()
 
 
 async def server_connections(engine: AsyncEngine, since: datetime) -> int:
@@ -434,6 +444,10 @@ async def test_sigterm_finishes_in_flight_requests_then_exits(
             break
         await asyncio.sleep(0.1)
     assert await server_connections(engine, started_at) == 0
+
+
+def _up_or_exited(server: "subprocess.Popen[bytes]", port: int) -> bool:
+    return server.poll() is not None or _live(port)
 
 
 def _live(port: int) -> bool:
