@@ -11,9 +11,10 @@ import models
 from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
-from schema.edges import load_one, load_page
+from schema.edges import One, PageOfMany
 from schema.node import Node, to_global_id
 from schema.pagination import Connection
+from schema.prefetch import register, resolve
 
 
 @strawberry.type(
@@ -47,26 +48,19 @@ class Comment(Node):
         )
 
     @strawberry.field
-    async def content(self, info: Info) -> Content | None:
-        return await load_one(info, models.Comment.content, self.content_id, Content.from_row)
+    def content(self, info: Info) -> Content | None:
+        return resolve(self, info, COMMENT_CONTENT, {})
 
     @strawberry.field(description="Null when the comment or the author's account was deleted.")
-    async def author(self, info: Info) -> User | None:
-        if self.deleted:
-            return None
-        return await load_one(info, models.Comment.author, self.author_id, User.from_row)
+    def author(self, info: Info) -> User | None:
+        return resolve(self, info, COMMENT_AUTHOR, {})
 
     @strawberry.field(description="The comment this one replies to; null for a thread start.")
-    async def parent(self, info: Info) -> Comment | None:
-        if self.parent_id is None:
-            return None
-        # A parent of a comment in a thread is live or a tombstone, never gone.
-        loader = info.context.loaders.related(models.Comment.parent, include_deleted=True)
-        row = await loader.load(self.parent_id)
-        return None if row is None else Comment.from_row(row)
+    def parent(self, info: Info) -> Comment | None:
+        return resolve(self, info, COMMENT_PARENT, {})
 
     @strawberry.field(description="Replies to this comment, oldest first, tombstones included.")
-    async def replies(
+    def replies(
         self,
         info: Info,
         first: int | None = None,
@@ -74,19 +68,34 @@ class Comment(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Comment]:
-        return await load_page(
-            info,
-            models.Comment.replies,
-            self.pk,
-            COMMENT_ORDERINGS["CREATED_AT_ASC"],
-            Comment.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            where=ThreadReplies(),
-        )
+        args = {"first": first, "after": after, "last": last, "before": before}
+        return resolve(self, info, COMMENT_REPLIES, args)
 
 
 from schema.content import Content  # noqa: E402
 from schema.user import User  # noqa: E402
+
+COMMENT_CONTENT = One(models.Comment.content, "content_id", Content.from_row)
+# A tombstone shows no author.
+COMMENT_AUTHOR = One(
+    models.Comment.author, "author_id", User.from_row, applies=lambda comment: not comment.deleted
+)
+# A parent of a comment in a thread is live or a tombstone, never gone.
+COMMENT_PARENT = One(models.Comment.parent, "parent_id", Comment.from_row, include_deleted=True)
+COMMENT_REPLIES = PageOfMany(
+    models.Comment.replies,
+    "pk",
+    Comment.from_row,
+    ordering=lambda _args: COMMENT_ORDERINGS["CREATED_AT_ASC"],
+    where=lambda _args: ThreadReplies(),
+)
+
+register(
+    "Comment",
+    {
+        "content": COMMENT_CONTENT,
+        "author": COMMENT_AUTHOR,
+        "parent": COMMENT_PARENT,
+        "replies": COMMENT_REPLIES,
+    },
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from uuid import UUID
 
@@ -11,10 +12,11 @@ import models
 from loaders.filters import ThreadStarts
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
-from schema.edges import load_many, load_one, load_page
+from schema.edges import Many, One, PageOfMany, Value
 from schema.filters import ContentStatus, Difficulty
 from schema.node import Node, to_global_id
 from schema.pagination import Connection
+from schema.prefetch import register, resolve
 
 
 @strawberry.type(description="Ratings of a content: how many, and their mean (null when none).")
@@ -30,6 +32,7 @@ class Rating:
     updated_at: datetime
     content_id: strawberry.Private[UUID]
     user_id: strawberry.Private[UUID]
+    prefetched: strawberry.Private[dict[str, object]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: models.Rating) -> Rating:
@@ -42,13 +45,12 @@ class Rating:
         )
 
     @strawberry.field
-    async def content(self, info: Info) -> Content | None:
-        return await load_one(info, models.Rating.content, self.content_id, Content.from_row)
+    def content(self, info: Info) -> Content | None:
+        return resolve(self, info, RATING_CONTENT, {})
 
     @strawberry.field
-    async def user(self, info: Info) -> User | None:
-
-        return await load_one(info, models.Rating.user, self.user_id, User.from_row)
+    def user(self, info: Info) -> User | None:
+        return resolve(self, info, RATING_USER, {})
 
 
 @strawberry.type(description="A file attached to a content.")
@@ -76,8 +78,8 @@ class Attachment(Node):
         )
 
     @strawberry.field
-    async def content(self, info: Info) -> Content | None:
-        return await load_one(info, models.Attachment.content, self.content_id, Content.from_row)
+    def content(self, info: Info) -> Content | None:
+        return resolve(self, info, ATTACHMENT_CONTENT, {})
 
 
 @strawberry.type(description="A piece of learning material.")
@@ -115,31 +117,29 @@ class Content(Node):
         )
 
     @strawberry.field(description="Null when the author's account was deleted.")
-    async def author(self, info: Info) -> User | None:
-
-        return await load_one(info, models.Content.author, self.author_id, User.from_row)
-
-    @strawberry.field
-    async def tags(self, info: Info) -> list[Tag]:
-
-        return await load_many(info, models.Content.tags, self.pk, Tag.from_row)
+    def author(self, info: Info) -> User | None:
+        return resolve(self, info, CONTENT_AUTHOR, {})
 
     @strawberry.field
-    async def attachments(self, info: Info) -> list[Attachment]:
-        return await load_many(info, models.Content.attachments, self.pk, Attachment.from_row)
+    def tags(self, info: Info) -> list[Tag]:
+        return resolve(self, info, CONTENT_TAGS, {})
+
+    @strawberry.field
+    def attachments(self, info: Info) -> list[Attachment]:
+        return resolve(self, info, CONTENT_ATTACHMENTS, {})
 
     @strawberry.field(description="Contents to study before this one.")
-    async def prerequisites(self, info: Info) -> list[Content]:
-        return await load_many(info, models.Content.prerequisites, self.pk, Content.from_row)
+    def prerequisites(self, info: Info) -> list[Content]:
+        return resolve(self, info, CONTENT_PREREQUISITES, {})
 
     @strawberry.field(description="Contents that list this one as a prerequisite.")
-    async def required_by(self, info: Info) -> list[Content]:
-        return await load_many(info, models.Content.required_by, self.pk, Content.from_row)
+    def required_by(self, info: Info) -> list[Content]:
+        return resolve(self, info, CONTENT_REQUIRED_BY, {})
 
     @strawberry.field(
         description="Threads on this content, oldest first: comments that are not replies."
     )
-    async def comments(
+    def comments(
         self,
         info: Info,
         first: int | None = None,
@@ -147,36 +147,70 @@ class Content(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Comment]:
+        args = {"first": first, "after": after, "last": last, "before": before}
+        return resolve(self, info, CONTENT_COMMENTS, args)
 
-        return await load_page(
-            info,
-            models.Content.comments,
-            self.pk,
-            COMMENT_ORDERINGS["CREATED_AT_ASC"],
-            Comment.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            where=ThreadStarts(),
-        )
-
-    @strawberry.field(description="All comments on this content, replies included.")
-    async def comment_count(self, info: Info) -> int:
-        return int(await info.context.loaders.count(models.Content.comments).load(self.pk))
+    @strawberry.field(description="Live comments on this content, replies included.")
+    def comment_count(self, info: Info) -> int:
+        return resolve(self, info, CONTENT_COMMENT_COUNT, {})
 
     @strawberry.field
-    async def rating_summary(self, info: Info) -> RatingSummary:
-        summary = await info.context.loaders.rating_summary.load(self.pk)
-        return RatingSummary(count=summary.count, average=summary.average)
+    def rating_summary(self, info: Info) -> RatingSummary:
+        return resolve(self, info, CONTENT_RATING_SUMMARY, {})
 
     @strawberry.field(description="The viewer's own rating of this content, if any.")
-    async def viewer_rating(self, info: Info) -> Rating | None:
-        rating = await info.context.loaders.viewer_rating.load(self.pk)
-        return None if rating is None else Rating.from_row(rating)
+    def viewer_rating(self, info: Info) -> Rating | None:
+        return resolve(self, info, CONTENT_VIEWER_RATING, {})
 
 
 # Types that refer back to these; imported last so each module's classes exist first.
 from schema.comment import Comment  # noqa: E402
 from schema.tag import Tag  # noqa: E402
 from schema.user import User  # noqa: E402
+
+RATING_CONTENT = One(models.Rating.content, "content_id", Content.from_row)
+RATING_USER = One(models.Rating.user, "user_id", User.from_row)
+ATTACHMENT_CONTENT = One(models.Attachment.content, "content_id", Content.from_row)
+CONTENT_AUTHOR = One(models.Content.author, "author_id", User.from_row)
+CONTENT_TAGS = Many(models.Content.tags, "pk", Tag.from_row)
+CONTENT_ATTACHMENTS = Many(models.Content.attachments, "pk", Attachment.from_row)
+CONTENT_PREREQUISITES = Many(models.Content.prerequisites, "pk", Content.from_row)
+CONTENT_REQUIRED_BY = Many(models.Content.required_by, "pk", Content.from_row)
+CONTENT_COMMENTS = PageOfMany(
+    models.Content.comments,
+    "pk",
+    Comment.from_row,
+    ordering=lambda _args: COMMENT_ORDERINGS["CREATED_AT_ASC"],
+    where=lambda _args: ThreadStarts(),
+)
+CONTENT_COMMENT_COUNT = Value(
+    lambda loaders: loaders.count(models.Content.comments), "pk", convert=int
+)
+CONTENT_RATING_SUMMARY = Value(
+    lambda loaders: loaders.rating_summary,
+    "pk",
+    convert=lambda summary: RatingSummary(count=summary.count, average=summary.average),
+)
+CONTENT_VIEWER_RATING = Value(
+    lambda loaders: loaders.viewer_rating,
+    "pk",
+    convert=lambda row: None if row is None else Rating.from_row(row),
+    child_nodes=True,
+)
+
+register(
+    "Content",
+    {
+        "author": CONTENT_AUTHOR,
+        "tags": CONTENT_TAGS,
+        "attachments": CONTENT_ATTACHMENTS,
+        "prerequisites": CONTENT_PREREQUISITES,
+        "requiredBy": CONTENT_REQUIRED_BY,
+        "comments": CONTENT_COMMENTS,
+        "commentCount": CONTENT_COMMENT_COUNT,
+        "ratingSummary": CONTENT_RATING_SUMMARY,
+        "viewerRating": CONTENT_VIEWER_RATING,
+    },
+)
+register("Rating", {"content": RATING_CONTENT, "user": RATING_USER})
+register("Attachment", {"content": ATTACHMENT_CONTENT})

@@ -1,73 +1,169 @@
-"""Resolving relationship fields through the request's loaders: one, many, or a page of them."""
+"""Relationship fields as relations: loaded for a whole level at once, or for one object.
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+Each relation reads its parents' keys and asks the request's loaders for all of them in one
+call, so the same code serves the look-ahead of `schema.prefetch` (many parents) and a field
+resolved on its own (one parent); both end in the same batch statement.
+"""
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiodataloader import DataLoader
+from graphql import FieldNode, SelectionSetNode
 from sqlalchemy.orm import InstrumentedAttribute
 
-from loaders import Ordering, Where
+from loaders import Loaders, Ordering, Page, Where
 from schema.context import Info
 from schema.pagination import Connection, connection, page_request
+from schema.prefetch import prefetch, selected_names, subselections
 
-T = TypeVar("T")
-
-
-async def load_one(
-    info: Info, attribute: InstrumentedAttribute[Any], key: Any, to_node: Callable[[Any], T]
-) -> T | None:
-    row = await info.context.loaders.related(attribute).load(key)
-    return None if row is None else to_node(row)
+ToNode = Callable[[Any], Any]
 
 
-async def load_many(
-    info: Info, attribute: InstrumentedAttribute[Any], key: Any, to_node: Callable[[Any], T]
-) -> list[T]:
-    return [to_node(row) for row in await info.context.loaders.related(attribute).load(key)]
+@dataclass(frozen=True, slots=True)
+class One:
+    """A to-one edge: `Content.author`, `User.profile`, `Comment.parent`."""
+
+    attribute: InstrumentedAttribute[Any]
+    key: str  # attribute of the parent object holding the loader key
+    to_node: ToNode
+    include_deleted: bool = False
+    # When this says no for a parent, its value is null without a lookup.
+    applies: Callable[[Any], bool] | None = None
+
+    async def fetch(
+        self, info: Info, parents: Sequence[Any], args: dict[str, Any], nodes: list[FieldNode]
+    ) -> list[Any]:
+        loader = info.context.loaders.related(self.attribute, include_deleted=self.include_deleted)
+        keys = [
+            getattr(parent, self.key) if self.applies is None or self.applies(parent) else None
+            for parent in parents
+        ]
+        found = iter(await loader.load_many([key for key in keys if key is not None]))
+        rows = [None if key is None else next(found) for key in keys]
+        return [None if row is None else self.to_node(row) for row in rows]
+
+    def children(self, values: Sequence[Any]) -> Iterable[Any]:
+        return (value for value in values if value is not None)
+
+    def child_selections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
+        return subselections(nodes)
 
 
-async def load_page(
-    info: Info,
-    attribute: InstrumentedAttribute[Any],
-    key: Any,
-    ordering: Ordering,
-    to_node: Callable[[Any], T],
-    *,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-    where: Where | None = None,
-) -> Connection[T]:
-    loaders = info.context.loaders
-    request = page_request(
-        ordering,
-        info.context.limits,
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        where=where,
-    )
-    page = await loaders.page(attribute, request).load(key)
+@dataclass(frozen=True, slots=True)
+class Many:
+    """A short to-many edge returned as a plain list: `Content.tags`, `Content.attachments`."""
 
+    attribute: InstrumentedAttribute[Any]
+    key: str
+    to_node: ToNode
+
+    async def fetch(
+        self, info: Info, parents: Sequence[Any], args: dict[str, Any], nodes: list[FieldNode]
+    ) -> list[Any]:
+        loader = info.context.loaders.related(self.attribute)
+        lists = await loader.load_many([getattr(parent, self.key) for parent in parents])
+        return [[self.to_node(row) for row in rows] for rows in lists]
+
+    def children(self, values: Sequence[Any]) -> Iterable[Any]:
+        return (node for nodes in values for node in nodes)
+
+    def child_selections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
+        return subselections(nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class PageOfMany:
+    """A to-many edge as a connection: the first N children of every parent in one statement."""
+
+    attribute: InstrumentedAttribute[Any]
+    key: str
+    to_node: ToNode
+    ordering: Callable[[dict[str, Any]], Ordering]
+    where: Callable[[dict[str, Any]], Where | None] = lambda _args: None
+
+    async def fetch(
+        self, info: Info, parents: Sequence[Any], args: dict[str, Any], nodes: list[FieldNode]
+    ) -> list[Any]:
+        loaders = info.context.loaders
+        ordering, where = self.ordering(args), self.where(args)
+        request = page_request(
+            ordering,
+            info.context.limits,
+            first=args.get("first"),
+            after=args.get("after"),
+            last=args.get("last"),
+            before=args.get("before"),
+            where=where,
+        )
+        keys = [getattr(parent, self.key) for parent in parents]
+        wanted = selected_names(info, nodes)
+        pages: list[Page] = (
+            await loaders.page(self.attribute, request).load_many(keys)
+            if wanted - {"totalCount", "__typename"}
+            else [Page([], [], False, False)] * len(keys)
+        )
+        totals: list[int | None] = (
+            list(await loaders.count(self.attribute, where).load_many(keys))
+            if "totalCount" in wanted
+            else [None] * len(keys)
+        )
+        return [
+            connection(page, ordering, self.to_node, _counter(loaders, self, where, key), total)
+            for page, key, total in zip(pages, keys, totals, strict=True)
+        ]
+
+    def children(self, values: Sequence[Any]) -> Iterable[Any]:
+        return (edge.node for value in values for edge in value.edges)
+
+    def child_selections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
+        return subselections(nodes, "edges", "node") + subselections(nodes, "nodes")
+
+
+def _counter(loaders: Loaders, relation: PageOfMany, where: Where | None, key: Any) -> Any:
     async def count_total() -> int:
-        return int(await loaders.count(attribute, where).load(key))
+        return int(await loaders.count(relation.attribute, where).load(key))
 
-    return connection(page, ordering, to_node, count_total)
+    return count_total
 
 
-async def root_page(
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A computed value per parent from a batch loader: counts, summaries, the viewer's rating."""
+
+    loader: Callable[[Loaders], DataLoader[Any, Any]]
+    key: str
+    convert: Callable[[Any], Any]
+    child_nodes: bool = False  # whether the values are GraphQL objects with relations
+
+    async def fetch(
+        self, info: Info, parents: Sequence[Any], args: dict[str, Any], nodes: list[FieldNode]
+    ) -> list[Any]:
+        loader = self.loader(info.context.loaders)
+        values = await loader.load_many([getattr(parent, self.key) for parent in parents])
+        return [self.convert(value) for value in values]
+
+    def children(self, values: Sequence[Any]) -> Iterable[Any]:
+        return (value for value in values if value is not None) if self.child_nodes else ()
+
+    def child_selections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
+        return subselections(nodes) if self.child_nodes else []
+
+
+async def root_connection(
     info: Info,
     model: type[Any],
     ordering: Ordering,
-    to_node: Callable[[Any], T],
+    to_node: ToNode,
     *,
     first: int | None,
     after: str | None,
     last: int | None,
     before: str | None,
     where: Where | None = None,
-) -> Connection[T]:
+) -> Connection[Any]:
+    """A root list as a connection, with the selected relations of its nodes prefetched."""
     loaders = info.context.loaders
     request = page_request(
         ordering,
@@ -83,4 +179,16 @@ async def root_page(
     async def count_total() -> int:
         return await loaders.count_root(model, where)
 
-    return connection(page, ordering, to_node, count_total)
+    result = connection(page, ordering, to_node, count_total)
+    field_nodes = list(info._raw_info.field_nodes)
+    await prefetch(
+        info,
+        [edge.node for edge in result.edges],
+        subselections(field_nodes, "edges", "node") + subselections(field_nodes, "nodes"),
+    )
+    return result
+
+
+async def prefetched(info: Info, objects: Sequence[Any]) -> None:
+    """Prefetch the relations selected on objects returned directly by the current field."""
+    await prefetch(info, objects, subselections(list(info._raw_info.field_nodes)))

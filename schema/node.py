@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+import dataclasses
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -33,3 +35,5 @@ def expect_global_id(global_id: str, type_name: str) -> UUID:
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
     id: strawberry.ID
+    # Relation values loaded ahead for a whole level (schema.prefetch), by response key.
+    prefetched: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)

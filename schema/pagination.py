@@ -23,18 +23,32 @@ from schema.errors import BadUserInput
 T = TypeVar("T")
 
 
+@strawberry.type
+class Edge(Generic[T]):
+    node: T
+    ordering: strawberry.Private[Ordering]
+    sort_values: strawberry.Private[tuple[Any, ...]]
+
+    @strawberry.field(description="Pass as `after`/`before` to continue from this edge.")
+    def cursor(self) -> str:
+        # Encoded only when asked for: most nested pages never show their cursors.
+        return encode_cursor(self.ordering, self.sort_values)
+
+
 @strawberry.type(description="Where a page sits in its list (Relay cursor connections).")
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    first_edge: strawberry.Private[Edge[Any] | None]
+    last_edge: strawberry.Private[Edge[Any] | None]
 
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return None if self.first_edge is None else self.first_edge.cursor()
 
-@strawberry.type
-class Edge(Generic[T]):
-    cursor: str
-    node: T
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return None if self.last_edge is None else self.last_edge.cursor()
 
 
 @strawberry.type
@@ -42,6 +56,7 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+    total: strawberry.Private[int | None] = None  # set when counted ahead for a whole level
 
     @strawberry.field(description="The nodes of this page, without their edges.")
     def nodes(self) -> list[T]:
@@ -50,8 +65,12 @@ class Connection(Generic[T]):
     @strawberry.field(
         description="How many items the whole list has. Costs a count: ask only when shown."
     )
-    async def total_count(self) -> int:
-        return await self.count_total()
+    def total_count(self) -> int:
+        return _now_or_later(self.total, self.count_total)
+
+
+def _now_or_later(value: int | None, later: Callable[[], Awaitable[int]]) -> Any:
+    return value if value is not None else later()
 
 
 def _encode_value(value: Any) -> Any:
@@ -177,9 +196,10 @@ def connection(
     ordering: Ordering,
     to_node: Callable[[Any], T],
     count_total: Callable[[], Awaitable[int]],
+    total: int | None = None,
 ) -> Connection[T]:
     edges = [
-        Edge(cursor=encode_cursor(ordering, values), node=to_node(row))
+        Edge(node=to_node(row), ordering=ordering, sort_values=values)
         for row, values in zip(page.rows, page.sort_values, strict=True)
     ]
     return Connection(
@@ -187,8 +207,9 @@ def connection(
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            first_edge=edges[0] if edges else None,
+            last_edge=edges[-1] if edges else None,
         ),
         count_total=count_total,
+        total=total,
     )

@@ -6,8 +6,8 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 
 import models
 from loaders.filters import SearchWhere
@@ -15,7 +15,7 @@ from loaders.orderings import CONTENT_ORDERINGS, TAG_ORDERINGS, USER_ORDERINGS, 
 from schema.comment import Comment
 from schema.content import Attachment, Content
 from schema.context import Info
-from schema.edges import root_page
+from schema.edges import prefetched, root_connection
 from schema.errors import BadUserInput
 from schema.filters import (
     ContentFilter,
@@ -58,10 +58,12 @@ async def _resolve_nodes(info: Info, global_ids: Sequence[str]) -> list[Node | N
     keys = [_node_key(global_id) for global_id in global_ids]
     loaders = info.context.loaders
     rows = await asyncio.gather(*(loaders.by_key(model).load(pk) for model, _, pk in keys))
-    return [
+    nodes = [
         None if row is None else to_node(row)
         for (_, to_node, _), row in zip(keys, rows, strict=True)
     ]
+    await prefetched(info, [node for node in nodes if node is not None])
+    return nodes
 
 
 @strawberry.type
@@ -73,7 +75,9 @@ class Query:
             raise GraphQLError(
                 "the viewer no longer exists", extensions={"code": "UNAUTHENTICATED"}
             )
-        return User.from_row(row)
+        user = User.from_row(row)
+        await prefetched(info, [user])
+        return user
 
     @strawberry.field(description="The viewer's organization.")
     async def organization(self, info: Info) -> Organization:
@@ -107,7 +111,7 @@ class Query:
         order_by: UserOrder = UserOrder.CREATED_AT_ASC,
         filter: UserFilter | None = None,
     ) -> Connection[User]:
-        return await root_page(
+        return await root_connection(
             info,
             models.User,
             USER_ORDERINGS[order_by.value],
@@ -130,7 +134,7 @@ class Query:
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
     ) -> Connection[Content]:
-        return await root_page(
+        return await root_connection(
             info,
             models.Content,
             CONTENT_ORDERINGS[order_by.value],
@@ -151,7 +155,7 @@ class Query:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Tag]:
-        return await root_page(
+        return await root_connection(
             info,
             models.Tag,
             TAG_ORDERINGS["NAME_ASC"],
@@ -171,7 +175,7 @@ class Query:
         text = plain_text(query, "query").strip()
         if not text:
             raise BadUserInput("`query` must not be empty", argument="query")
-        return await root_page(
+        return await root_connection(
             info,
             models.Content,
             search_ordering(text),

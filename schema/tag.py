@@ -10,10 +10,11 @@ import strawberry
 import models
 from loaders.orderings import CONTENT_ORDERINGS
 from schema.context import Info
-from schema.edges import load_page
+from schema.edges import PageOfMany
 from schema.filters import ContentFilter, ContentOrder, content_where
 from schema.node import Node, to_global_id
 from schema.pagination import Connection
+from schema.prefetch import register, resolve
 
 
 @strawberry.type(description="A label on contents; names are unique per organization, any case.")
@@ -33,7 +34,7 @@ class Tag(Node):
         )
 
     @strawberry.field(description="Contents with this tag that the viewer may see.")
-    async def contents(
+    def contents(
         self,
         info: Info,
         first: int | None = None,
@@ -43,18 +44,18 @@ class Tag(Node):
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
     ) -> Connection[Content]:
-        return await load_page(
-            info,
-            models.Tag.contents,
-            self.pk,
-            CONTENT_ORDERINGS[order_by.value],
-            Content.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            where=content_where(filter),
-        )
+        args = {"first": first, "after": after, "last": last, "before": before}
+        return resolve(self, info, TAG_CONTENTS, {**args, "order_by": order_by, "filter": filter})
 
 
 from schema.content import Content  # noqa: E402
+
+TAG_CONTENTS = PageOfMany(
+    models.Tag.contents,
+    "pk",
+    Content.from_row,
+    ordering=lambda args: CONTENT_ORDERINGS[args["order_by"].value],
+    where=lambda args: content_where(args.get("filter")),
+)
+
+register("Tag", {"contents": TAG_CONTENTS})

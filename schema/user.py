@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import cast
 from uuid import UUID
@@ -12,7 +13,7 @@ from strawberry.scalars import JSON
 import models
 from loaders.orderings import COMMENT_ORDERINGS, CONTENT_ORDERINGS, RATING_ORDERINGS
 from schema.context import Info
-from schema.edges import load_one, load_page
+from schema.edges import One, PageOfMany
 from schema.filters import (
     ContentFilter,
     ContentOrder,
@@ -22,6 +23,7 @@ from schema.filters import (
 )
 from schema.node import Node, to_global_id
 from schema.pagination import Connection
+from schema.prefetch import register, resolve
 
 
 @strawberry.type(description="What a user tells about themself.")
@@ -31,6 +33,7 @@ class UserProfile:
     preferences: JSON
     updated_at: datetime
     user_id: strawberry.Private[UUID]
+    prefetched: strawberry.Private[dict[str, object]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: models.UserProfile) -> UserProfile:
@@ -43,8 +46,8 @@ class UserProfile:
         )
 
     @strawberry.field
-    async def user(self, info: Info) -> User | None:
-        return await load_one(info, models.UserProfile.user, self.user_id, User.from_row)
+    def user(self, info: Info) -> User | None:
+        return resolve(self, info, PROFILE_USER, {})
 
 
 @strawberry.type(description="A member of the organization.")
@@ -79,11 +82,11 @@ class User(Node):
         return self.private_email if viewer.is_admin or viewer.id == self.pk else None
 
     @strawberry.field
-    async def profile(self, info: Info) -> UserProfile | None:
-        return await load_one(info, models.User.profile, self.pk, UserProfile.from_row)
+    def profile(self, info: Info) -> UserProfile | None:
+        return resolve(self, info, USER_PROFILE, {})
 
     @strawberry.field(description="Contents this user wrote that the viewer may see.")
-    async def contents(
+    def contents(
         self,
         info: Info,
         first: int | None = None,
@@ -93,21 +96,11 @@ class User(Node):
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
     ) -> Connection[Content]:
-        return await load_page(
-            info,
-            models.User.contents,
-            self.pk,
-            CONTENT_ORDERINGS[order_by.value],
-            Content.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            where=content_where(filter),
-        )
+        args = {"first": first, "after": after, "last": last, "before": before}
+        return resolve(self, info, USER_CONTENTS, {**args, "order_by": order_by, "filter": filter})
 
     @strawberry.field(description="Comments this user wrote, newest first.")
-    async def comments(
+    def comments(
         self,
         info: Info,
         first: int | None = None,
@@ -115,20 +108,11 @@ class User(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Comment]:
-        return await load_page(
-            info,
-            models.User.comments,
-            self.pk,
-            COMMENT_ORDERINGS["CREATED_AT_DESC"],
-            Comment.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+        args = {"first": first, "after": after, "last": last, "before": before}
+        return resolve(self, info, USER_COMMENTS, args)
 
     @strawberry.field(description="Ratings this user gave, newest first.")
-    async def ratings(
+    def ratings(
         self,
         info: Info,
         first: int | None = None,
@@ -136,18 +120,42 @@ class User(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Rating]:
-        return await load_page(
-            info,
-            models.User.ratings,
-            self.pk,
-            RATING_ORDERINGS["CREATED_AT_DESC"],
-            Rating.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+        args = {"first": first, "after": after, "last": last, "before": before}
+        return resolve(self, info, USER_RATINGS, args)
 
 
 from schema.comment import Comment  # noqa: E402
 from schema.content import Content, Rating  # noqa: E402
+
+PROFILE_USER = One(models.UserProfile.user, "user_id", User.from_row)
+USER_PROFILE = One(models.User.profile, "pk", UserProfile.from_row)
+USER_CONTENTS = PageOfMany(
+    models.User.contents,
+    "pk",
+    Content.from_row,
+    ordering=lambda args: CONTENT_ORDERINGS[args["order_by"].value],
+    where=lambda args: content_where(args.get("filter")),
+)
+USER_COMMENTS = PageOfMany(
+    models.User.comments,
+    "pk",
+    Comment.from_row,
+    ordering=lambda _args: COMMENT_ORDERINGS["CREATED_AT_DESC"],
+)
+USER_RATINGS = PageOfMany(
+    models.User.ratings,
+    "pk",
+    Rating.from_row,
+    ordering=lambda _args: RATING_ORDERINGS["CREATED_AT_DESC"],
+)
+
+register(
+    "User",
+    {
+        "profile": USER_PROFILE,
+        "contents": USER_CONTENTS,
+        "comments": USER_COMMENTS,
+        "ratings": USER_RATINGS,
+    },
+)
+register("UserProfile", {"user": PROFILE_USER})
