@@ -33,8 +33,9 @@ class ContentWhere:
             criteria.append(model.difficulty.in_(self.difficulties))
         if self.author_ids:
             criteria.append(model.author_id.in_(self.author_ids))
-        for name in self.tag_names:  # every listed tag must be on the content
-            criteria.append(
+        if self.tag_names:
+            # Every listed tag must be on the content: one grouped subquery for any number.
+            tagged = (
                 select(ContentTag.content_id)
                 .join(
                     Tag,
@@ -43,9 +44,11 @@ class ContentWhere:
                         Tag.id == ContentTag.tag_id,
                     ),
                 )
-                .where(ContentTag.content_id == model.id, Tag.name_key == name.lower())
-                .exists()
+                .where(Tag.name_key.in_(self.tag_names))
+                .group_by(ContentTag.content_id)
+                .having(func.count() == len(self.tag_names))
             )
+            criteria.append(model.id.in_(tagged))
         if self.created_after is not None:
             criteria.append(model.created_at >= self.created_after)
         if self.created_before is not None:

@@ -46,7 +46,7 @@ class ContentFilter:
             statuses=tuple(self.status or ()),
             difficulties=tuple(self.difficulty or ()),
             author_ids=tuple(expect_global_id(i, "User") for i in self.author_id or ()),
-            tag_names=tuple(sorted({plain_text(n, "tags").lower() for n in self.tags or ()})),
+            tag_names=tag_names(self.tags or []),
             created_after=storable_time(self.created_after, "createdAfter"),
             created_before=storable_time(self.created_before, "createdBefore"),
             text=plain_text(self.text, "text") or None,
@@ -72,6 +72,17 @@ def storable_time(value: datetime | None, argument: str) -> datetime | None:
     except OverflowError:
         raise BadUserInput(f"`{argument}` is out of range", argument=argument) from None
     return value
+
+
+MAX_FILTER_TAGS = 20
+
+
+def tag_names(names: list[str]) -> tuple[str, ...]:
+    if len(names) > MAX_FILTER_TAGS:
+        raise BadUserInput(
+            f"filter by at most {MAX_FILTER_TAGS} tags, got {len(names)}", argument="filter.tags"
+        )
+    return tuple(sorted({plain_text(name, "tags").lower() for name in names}))
 
 
 def content_where(filter: ContentFilter | None) -> ContentWhere | None:

@@ -464,6 +464,10 @@ BAD_ARGUMENTS: dict[str, tuple[str, dict[str, Any]]] = {
         '{ contents(filter: {tags: ["a\\u0000b"]}) { edges { node { id } } } }',
         {},
     ),
+    "filter: more tags than allowed": (
+        "query ($tags: [String!]) { contents(filter: {tags: $tags}) { edges { node { id } } } }",
+        {"tags": [f"tag{i}" for i in range(5000)]},
+    ),
     "filter: users text with NUL": (
         '{ users(filter: {text: "a\\u0000b"}) { edges { node { id } } } }',
         {},
