@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from aiodataloader import DataLoader
 from sqlalchemy import func, select
 
 from loaders.metrics import measured
+from loaders.relations import any_of, row_columns
 from loaders.session import RequestDB
 from models import Rating
 
@@ -27,7 +29,7 @@ class RatingSummaryByContent(DataLoader[UUID, RatingSummary]):
     async def batch_load_fn(self, keys: list[UUID]) -> list[RatingSummary]:
         statement = (
             select(Rating.content_id, func.count(), func.avg(Rating.score))
-            .where(Rating.content_id.in_(set(keys)))
+            .where(any_of(Rating.content_id, set(keys)))
             .group_by(Rating.content_id)
         )
         summaries = {
@@ -37,7 +39,7 @@ class RatingSummaryByContent(DataLoader[UUID, RatingSummary]):
         return [summaries.get(key, RatingSummary(0, None)) for key in keys]
 
 
-class RatingByViewer(DataLoader[UUID, Rating | None]):
+class RatingByViewer(DataLoader[UUID, Any]):
     """The viewer's own rating of each content (or None)."""
 
     def __init__(self, db: RequestDB, viewer_id: UUID) -> None:
@@ -46,9 +48,9 @@ class RatingByViewer(DataLoader[UUID, Rating | None]):
         self.viewer_id = viewer_id
 
     @measured
-    async def batch_load_fn(self, keys: list[UUID]) -> list[Rating | None]:
-        statement = select(Rating).where(
-            Rating.user_id == self.viewer_id, Rating.content_id.in_(set(keys))
+    async def batch_load_fn(self, keys: list[UUID]) -> list[Any]:
+        statement = select(*row_columns(Rating)).where(
+            Rating.user_id == self.viewer_id, any_of(Rating.content_id, set(keys))
         )
-        by_content = {rating.content_id: rating for rating in await self.db.scalars(statement)}
+        by_content = {rating.content_id: rating for rating in await self.db.all(statement)}
         return [by_content.get(key) for key in keys]

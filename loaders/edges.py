@@ -8,7 +8,7 @@ from aiodataloader import DataLoader
 from sqlalchemy import Select, func, select
 
 from loaders.metrics import measured
-from loaders.relations import Edge
+from loaders.relations import Edge, any_of, row_columns
 from loaders.session import RequestDB
 
 # The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
@@ -28,12 +28,12 @@ def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
     The target entity is always in the FROM clause, so the session's tenant, soft-delete and
     read-policy criteria apply to it.
     """
-    columns = columns or (edge.target, edge.link.label("parent_key"))
+    columns = columns or (*row_columns(edge.target), edge.link.label("parent_key"))
     statement = select(*columns).select_from(edge.target)
     if edge.secondary is not None:
         assert edge.secondary_join is not None
         statement = statement.join(edge.secondary, edge.secondary_join)
-    return statement.where(edge.link.in_(keys))
+    return statement.where(any_of(edge.link, keys))
 
 
 class ByKey(DataLoader[UUID, Any | None]):
@@ -46,7 +46,8 @@ class ByKey(DataLoader[UUID, Any | None]):
 
     @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
-        rows = await self.db.scalars(select(self.model).where(self.model.id.in_(keys)))
+        statement = select(*row_columns(self.model)).where(any_of(self.model.id, keys))
+        rows = await self.db.all(statement)
         by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
 
@@ -69,8 +70,8 @@ class Related(DataLoader[Any, Any]):
         grouped: defaultdict[Any, list[Any]] = defaultdict(list)
         if wanted:
             statement = edge_select(self.edge, wanted)
-            for row, parent_key in await self.db.all(statement, **self.options):
-                grouped[parent_key].append(row)
+            for row in await self.db.all(statement, **self.options):
+                grouped[row.parent_key].append(row)
         if self.edge.many:
             return [grouped.get(key, []) for key in keys]
         return [next(iter(grouped.get(key, ())), None) for key in keys]

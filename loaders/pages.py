@@ -13,11 +13,10 @@ from typing import Any, Protocol
 
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
-from sqlalchemy.orm import aliased
 
 from loaders.edges import edge_select, where_options
 from loaders.metrics import measured
-from loaders.relations import Edge
+from loaders.relations import Edge, row_columns
 from loaders.session import RequestDB
 
 SortKey = Callable[[Any], ColumnElement[Any]]
@@ -114,13 +113,15 @@ def _page(collected: _Collected, request: PageRequest) -> Page:
 
 async def root_page(db: RequestDB, model: Any, request: PageRequest) -> Page:
     sort = request.ordering.expressions(model)
-    statement = select(model, *sort)
+    columns = row_columns(model)
+    statement = select(*columns, *sort)
     statement = _filtered(statement, model, request)
     statement = statement.order_by(*_sort_order(model, request)).limit(request.size + 1)
     collected = _Collected()
+    width = len(columns)
     for row in await db.all(statement, **where_options(request.where)):
-        collected.rows.append(row[0])
-        collected.values.append(tuple(row[1:]))
+        collected.rows.append(row)
+        collected.values.append(tuple(row[width:]))
     return _page(collected, request)
 
 
@@ -150,20 +151,27 @@ class PageOf(DataLoader[Any, Page]):
             .label("position")
         )
         sort_labels = [expression.label(f"sort_{i}") for i, expression in enumerate(sort)]
+        columns = row_columns(model)
         inner = edge_select(
-            edge, list(set(keys)), model, edge.link.label("parent_key"), *sort_labels, position
+            edge,
+            list(set(keys)),
+            *columns,
+            edge.link.label("parent_key"),
+            *sort_labels,
+            position,
         )
         ranked = _filtered(inner, model, request).subquery()
-        row = aliased(model, ranked)
-        sort_columns = [ranked.c[f"sort_{i}"] for i in range(len(sort))]
         statement = (
-            select(row, ranked.c.parent_key, *sort_columns)
+            select(ranked)
             .where(ranked.c.position <= request.size + 1)
             .order_by(ranked.c.parent_key, ranked.c.position)
         )
+        # Each result row carries the model's columns (read by name), then parent, sort keys.
+        first_sort = len(columns) + 1
+        last_sort = first_sort + len(sort)
         collected: defaultdict[Any, _Collected] = defaultdict(_Collected)
         for result in await self.db.all(statement, **where_options(request.where)):
-            bucket = collected[result[1]]
-            bucket.rows.append(result[0])
-            bucket.values.append(tuple(result[2:]))
+            bucket = collected[result.parent_key]
+            bucket.rows.append(result)
+            bucket.values.append(tuple(result[first_sort:last_sort]))
         return [_page(collected.get(key, _Collected()), request) for key in keys]

@@ -139,7 +139,7 @@ async def prefetch(info: Info, objects: Sequence[Any], selections: list[Selectio
             continue
         graphql_type = raw.schema.get_type(type_name)
         assert isinstance(graphql_type, GraphQLObjectType)
-        fields = _collect(raw.schema, raw.fragments, raw.variable_values, graphql_type, selections)
+        fields = _collect(raw.schema, raw.fragments, _coerced(raw), graphql_type, selections)
         for response_key, nodes in fields.items():
             relation = relations.get(nodes[0].name.value)
             if relation is None:
@@ -152,6 +152,11 @@ async def prefetch(info: Info, objects: Sequence[Any], selections: list[Selectio
             for obj, value in zip(group, values, strict=True):
                 getattr(obj, PREFETCHED)[response_key] = value
             await prefetch(info, list(relation.children(values)), relation.child_selections(nodes))
+
+
+def _coerced(raw: Any) -> dict[str, Any]:
+    variables = raw.variable_values
+    return variables.coerced if isinstance(variables, VariableValues) else dict(variables)
 
 
 def _arguments(

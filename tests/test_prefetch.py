@@ -4,7 +4,6 @@ The fallback path gives the same answers (it is what a field resolved on its own
 test also checks the response itself, including aliases with different arguments and fragments.
 """
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from tests.factories import (
 
 
 @pytest.fixture
-def fallbacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the fields that had to load on their own, one object at a time."""
     calls: list[str] = []
     original = schema.prefetch._fetch_one
@@ -40,7 +39,7 @@ def fallbacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return original(obj, info, relation, args)
 
     monkeypatch.setattr(schema.prefetch, "_fetch_one", counting)
-    yield calls
+    return calls
 
 
 async def _world(sessionmaker: async_sessionmaker[AsyncSession]) -> models.User:
