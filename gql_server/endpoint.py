@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from gql_server import auth, limits, persisted
 from gql_server.graphiql import graphiql_html
-from gql_server.observability import current_request
+from gql_server.observability import count_rejection, current_request
 from gql_server.settings import Settings
 from gql_server.tenancy import READ_CRITERIA, STATEMENTS, VIEWER, tenant_session
 from loaders import Loaders, RequestDB
@@ -104,6 +104,7 @@ async def to_graphql_request(request: Request, params: Any) -> GraphQLRequest:
     try:
         params["query"] = await persisted.resolve(request, params)
     except persisted.Refused as refused:
+        count_rejection(refused.code.lower())
         raise RequestError(refused.status, refused.message, refused.code) from None
     query, variables, name = (
         params.get("query"),
@@ -117,6 +118,13 @@ async def to_graphql_request(request: Request, params: Any) -> GraphQLRequest:
     if name is not None and not isinstance(name, str):
         raise RequestError(400, "`operationName` must be a string", "BAD_REQUEST")
     return GraphQLRequest(query, variables, name)
+
+
+def refused_response(refused: limits.Refused) -> Response:
+    """The answer to a request over a limit, counted by reason for operators."""
+    for error in refused.errors:
+        count_rejection(str(error["extensions"]["code"]).lower())
+    return json_response({"errors": refused.errors}, refused.status)
 
 
 def _json(raw: str | bytes, what: str) -> Any:
@@ -167,7 +175,7 @@ class GraphQLEndpoint:
         except auth.Unauthenticated as error:
             response = error_response(401, str(error), ErrorCode.UNAUTHENTICATED)
         except limits.Refused as refused:
-            response = json_response({"errors": refused.errors}, refused.status)
+            response = refused_response(refused)
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
@@ -192,7 +200,7 @@ class GraphQLEndpoint:
             except RequestError as error:
                 response = error_response(error.status, error.message, error.code)
             except limits.Refused as refused:
-                response = json_response({"errors": refused.errors}, refused.status)
+                response = refused_response(refused)
             answers.append(orjson.Fragment(bytes(response.body)))
         return Response(orjson.dumps(answers), media_type="application/json")
 
@@ -201,6 +209,8 @@ class GraphQLEndpoint:
             document = parse_document(graphql_request.query, self.settings.max_tokens)
         except GraphQLError as error:
             code = limits.parse_error_code(error)
+            if code != "GRAPHQL_PARSE_FAILED":
+                count_rejection(code.lower())  # the token limit, not a syntax error
             return json_response({"errors": [_format_error(error, code=code)]}, 400)
         operation = get_operation_ast(document, graphql_request.operation_name)
         if operation is None:

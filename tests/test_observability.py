@@ -147,6 +147,33 @@ async def test_count_rejection_counts_and_marks_the_request(
     assert (line.__dict__["outcome"], line.__dict__["rejection"]) == ("rejected", "depth")
 
 
+async def test_refusals_of_the_real_endpoint_are_counted_by_reason(
+    client: httpx.AsyncClient, settings: Settings, sessionmaker: Sessionmaker
+) -> None:
+    token = token_for(settings, await author(sessionmaker))
+    hop = "contents(first: 1) { nodes { author { "
+    too_deep = "{ viewer { " + hop * 4 + "id" + " } } }" * 4 + " } }"  # 14 fields deep
+    unknown_hash = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    _, before = await scrape(client)
+
+    refused = await gql(client, too_deep, token=token)
+    assert refused.error_codes == ["DEPTH_LIMIT_EXCEEDED"]
+    not_found = await client.post(
+        "/graphql",
+        json={"extensions": unknown_hash},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert not_found.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+    _, after = await scrape(client)
+
+    def moved(reason: str) -> float:
+        name = "gql_rejected_operations_total"
+        return value(after, name, reason=reason) - value(before, name, reason=reason)
+
+    assert moved("depth_limit_exceeded") == 1
+    assert moved("persisted_query_not_found") == 1
+
+
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     echoed = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["X-Request-ID"] == "abc-123"
