@@ -8,6 +8,7 @@ from uuid import UUID
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
 
 import models
 from loaders.filters import SearchWhere
@@ -190,7 +191,22 @@ class Query:
 
 from schema.mutations import Mutation  # noqa: E402 - mutations build on the types above
 
-schema = strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Bad input, validation failures and refusals are the client's, answered in the
+        # response; logging each as an ERROR with a traceback would bury the real failures.
+        unexpected = [
+            error
+            for error in errors
+            if error.original_error is not None
+            and not isinstance(error.original_error, GraphQLError)
+        ]
+        super().process_errors(unexpected, execution_context)
+
+
+schema = Schema(
     query=Query,
     mutation=Mutation,
     types=[Comment, Attachment, Organization],

@@ -174,6 +174,21 @@ async def test_refusals_of_the_real_endpoint_are_counted_by_reason(
     assert moved("persisted_query_not_found") == 1
 
 
+async def test_a_clients_bad_input_is_no_server_error_in_the_log(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    sessionmaker: Sessionmaker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = token_for(settings, await author(sessionmaker))
+    caplog.set_level(logging.INFO)
+    response = await gql(client, "{ contents(first: 1000) { nodes { id } } }", token=token)
+    assert response.error_codes == ["BAD_USER_INPUT"]
+    assert [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+    ] == []
+
+
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     echoed = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["X-Request-ID"] == "abc-123"
