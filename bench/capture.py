@@ -1,0 +1,87 @@
+"""Capturing the exact statements the server sends for one request, for the raw-SQL floor.
+
+The app is built in this process with the product's own `create_app` (same settings, same code as
+the served process) and called through httpx's ASGI transport; a `before_cursor_execute` listener
+on its engine records each statement and its parameters as handed to asyncpg: the SQL text with
+its `$n` placeholders and casts, and the parameter values with their Python types. That is
+exactly what the floor replays, with no log parsing and no server-side settings, and it works the
+same on the embedded database and on any `DATABASE_URL`. (PostgreSQL's `log_statement=all` would
+need superuser rights, the server's log file, and parameters re-typed from text.)
+
+Inserts of new rows carry a key the server generated (`id = uuid4()`); those positions are marked
+so the floor can put a fresh key there on every replay, and in the later statements that use it.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import httpx
+import orjson
+from sqlalchemy import event
+
+from gql_server.app import create_app
+from gql_server.database import to_asyncpg
+from gql_server.settings import Settings
+
+_INSERT = re.compile(r"^\s*INSERT INTO (\S+) \(([^)]*)\) VALUES \(([^)]*)\)", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^\$(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    sql: str
+    parameters: tuple[Any, ...]
+    fresh: tuple[int, ...] = ()  # positions holding a newly generated primary key
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    statements: tuple[Statement, ...]
+    reported: int | None  # the response's extensions.sqlStatements, to cross-check the count
+
+
+def fresh_positions(sql: str, parameters: tuple[Any, ...]) -> tuple[int, ...]:
+    match = _INSERT.match(sql)
+    if match is None:
+        return ()
+    columns = [column.strip().strip('"') for column in match.group(2).split(",")]
+    values = [value.strip() for value in match.group(3).split(",")]
+    if "id" not in columns or len(columns) != len(values):
+        return ()
+    placeholder = _PLACEHOLDER.match(values[columns.index("id")])
+    if placeholder is None:
+        return ()
+    position = int(placeholder.group(1)) - 1
+    return (position,) if isinstance(parameters[position], UUID) else ()
+
+
+async def capture(
+    database_url: str, requests: dict[str, tuple[bytes, dict[str, str]]]
+) -> dict[str, Captured]:
+    """Send each named request (body, headers) once; the statements each one cost."""
+    # Settings read now, from this process's environment, which the harness set like the server's.
+    app = create_app(Settings(), database_url=to_asyncpg(database_url))
+    recorded: list[Statement] = []
+
+    def record(
+        _conn: Any, _cursor: Any, sql: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        values = tuple(parameters or ())
+        recorded.append(Statement(sql, values, fresh_positions(sql, values)))
+
+    results: dict[str, Captured] = {}
+    async with app.router.lifespan_context(app):
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for name, (body, headers) in requests.items():
+                recorded.clear()
+                response = await client.post("/graphql", content=body, headers=headers)
+                payload = orjson.loads(response.content)
+                if response.status_code != 200 or payload.get("errors"):
+                    raise RuntimeError(f"capture of {name} failed: {response.text[:500]}")
+                reported = (payload.get("extensions") or {}).get("sqlStatements")
+                results[name] = Captured(tuple(recorded), reported)
+    return results

@@ -1,0 +1,1 @@
+"""The raw-SQL floor: the server's own statements, replayed with asyncpg."""

@@ -1,0 +1,1 @@
+"""The N+1 baseline: plain resolvers, one query per parent."""
