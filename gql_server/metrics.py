@@ -22,6 +22,22 @@ from sqlalchemy.pool import QueuePool
 from starlette.requests import Request
 from starlette.responses import Response
 
+SUBSCRIPTIONS_OPEN = Gauge(
+    "gql_subscriptions_open",
+    "Subscriptions currently registered for events.",
+    multiprocess_mode="livesum",  # with several workers: the sum over the live ones
+)
+EVENTS_DELIVERED = Counter(
+    "gql_subscription_events_delivered", "Subscription events sent to clients."
+)
+EVENTS_DROPPED = Counter(
+    "gql_subscription_events_dropped",
+    "Events a subscriber never got because it fell too far behind and was disconnected.",
+)
+EVENT_LISTENER_RECONNECTS = Counter(
+    "gql_event_listener_reconnects", "Times the LISTEN connection to PostgreSQL was re-established."
+)
+
 # GraphQL over HTTP. Operation names come from clients: the label takes at most
 # MAX_OPERATION_LABELS distinct names per process, the rest count as "(other)".
 MAX_OPERATION_LABELS = 500

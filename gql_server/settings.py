@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1)
     default_page_size: int = Field(default=20, ge=1)
 
+    # Subscriptions (WebSocket at /graphql; events through PostgreSQL LISTEN/NOTIFY).
+    subscription_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    subscription_queue_size: int = Field(default=100, ge=1)  # events a subscriber may lag behind
+    subscription_sessions: int = Field(default=5, ge=1)  # the per-event reads' own pool
+    subscriptions_per_connection: int = Field(default=100, ge=1)
+    event_listener_keepalive_seconds: float = Field(default=10.0, gt=0)
+
     # Persisted operations: automatic persisted queries (APQ) and trusted documents.
     apq_cache_size: int = Field(default=1_000, ge=1)  # queries kept per process (LRU)
     apq_ttl_seconds: int = Field(default=24 * 3600, gt=0)  # lifetime of a query in Redis
