@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from gql_server import health, limits, metrics, migrate, observability
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
 from gql_server.endpoint import GraphQLEndpoint
+from gql_server.events import EventHub
 from gql_server.persisted import PersistedDocuments
 from gql_server.settings import Settings, get_settings
+from gql_server.subscriptions import GraphQLWebSocket
 from gql_server.tracing import Tracing
 
 if TYPE_CHECKING:
@@ -41,10 +43,13 @@ def create_app(
         app.state.head_revision = migrate.head_revision()
         app.state.tenant_limits = await limits.tenant_limits(engine, settings)
         app.state.persisted_documents = await PersistedDocuments.open(settings, engine)
+        app.state.events = EventHub(engine, settings)  # subscriptions: LISTEN, fan-out, reads
+        await app.state.events.start()
         stop_observing = observability.start(engine, settings, tracing)
         try:
             yield
         finally:
+            await app.state.events.stop()
             await app.state.persisted_documents.close()
             await engine.dispose()
             stop_observing()
@@ -55,6 +60,7 @@ def create_app(
         Route("/health/ready", health.ready),
         Route("/metrics", metrics.scrape),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
         # GraphiQL's bundle is 3.5 MB as shipped; compressed it is a fraction of that.
         Mount(
             "/static",

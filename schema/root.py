@@ -190,6 +190,8 @@ class Query:
 
 
 from schema.mutations import Mutation  # noqa: E402 - mutations build on the types above
+from schema.subscriptions import EventExecutor, Subscription  # noqa: E402 - and so do these
+
 
 class Schema(strawberry.Schema):
     def process_errors(
@@ -209,7 +211,9 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[Comment, Attachment, Organization],
+    execution_context_class=EventExecutor,  # each subscription event in a context of its own
     # Each distinct document is parsed and validated once (bounded: texts come from clients).
     extensions=[
         lambda: ParserCache(maxsize=CACHED_DOCUMENTS),

@@ -1,0 +1,191 @@
+"""Subscriptions: `commentAdded`, `contentChanged` and `contentPublished`.
+
+An event is resolved for each subscriber in a context of its own. The resolver (an async
+generator, running with the WebSocket connection as `info.context`, which holds no session)
+opens a short read-only tenant session *as the subscriber* for every event (`open_event`:
+the subscriber's viewer and read policy, fresh loaders), loads the event's row through it, and
+yields a `Delivery`: the payload object together with that per-event scope. `EventExecutor`
+resolves the subscriber's selection with the scope's `Context` as `info.context` (so nested
+fields use the same loaders and policy as queries) and closes the session before the result is
+sent, so a slow socket never holds a database connection. An event whose row the subscriber
+may not see (a draft, another tenant's row, a deleted one) is not delivered at all.
+"""
+
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID
+
+import strawberry
+from graphql import ExecutionResult, ExperimentalIncrementalExecutionResults
+from graphql.execution import Executor
+from graphql.pyutils import AwaitableOrValue
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+import models
+from schema.comment import Comment
+from schema.content import Content
+from schema.context import Context, Viewer
+from schema.errors import BadUserInput
+from schema.events import ContentChange, Event, EventKind, Topic
+from schema.node import expect_global_id, to_global_id
+
+T = TypeVar("T")
+
+
+class EventScope(Protocol):
+    """One event's read for one subscriber: its `Context` until `close()` (idempotent)."""
+
+    @property
+    def context(self) -> Context: ...
+
+    async def close(self) -> None: ...
+
+
+class Subscriber(Protocol):
+    """What a subscription resolver sees of its WebSocket connection (`info.context`)."""
+
+    @property
+    def viewer(self) -> Viewer: ...
+
+    def listen(self, topic: Topic) -> AbstractContextManager[AsyncIterator[Event]]: ...
+
+    async def open_event(self) -> EventScope: ...
+
+
+SubscriptionInfo = strawberry.Info[Subscriber, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[T]):
+    value: T
+    scope: EventScope
+
+
+class EventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Resolves each `Delivery` in the context it carries, then closes that context's session."""
+
+    delivery: Delivery[Any] | None = None
+
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        executor = super().build_per_event_executor(payload)
+        if isinstance(payload, Delivery) and isinstance(executor, EventExecutor):
+            executor.root_value = payload.value
+            executor.context_value = payload.scope.context
+            executor.delivery = payload
+        return executor
+
+    def execute_operation(
+        self, serially: bool | None = None
+    ) -> AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]:
+        if self.delivery is None:
+            return super().execute_operation(serially)
+        return self._execute_then_close(self.delivery.scope, serially)
+
+    async def _execute_then_close(
+        self, scope: EventScope, serially: bool | None
+    ) -> ExecutionResult | ExperimentalIncrementalExecutionResults:
+        try:
+            result = super().execute_operation(serially)
+            if self.is_awaitable(result):
+                return await result
+            return result  # type: ignore[return-value]
+        finally:
+            await scope.close()
+
+
+async def _deliveries(
+    subscriber: Subscriber,
+    topic: Topic,
+    load: Callable[[Context, Event], Awaitable[T | None]],
+) -> AsyncGenerator[Delivery[T], None]:
+    with subscriber.listen(topic) as events:
+        async for event in events:
+            scope = await subscriber.open_event()
+            try:
+                value = await load(scope.context, event)
+                if value is not None:
+                    yield Delivery(value, scope)
+            finally:
+                await scope.close()  # already closed when the event was resolved
+
+
+async def _require_content(subscriber: Subscriber, pk: UUID, argument: str) -> None:
+    scope = await subscriber.open_event()
+    try:
+        if await scope.context.loaders.by_key(models.Content).load(pk) is None:
+            raise BadUserInput("no content with this id", argument=argument)
+    finally:
+        await scope.close()
+
+
+@strawberry.type(description="A change to a content the subscriber can see, or could until now.")
+class ContentChangeEvent:
+    change: ContentChange
+    content_id: strawberry.ID
+    content: Content | None = strawberry.field(
+        description="The content as it is now; null once the subscriber can no longer see it."
+    )
+
+
+class _ContentChanges:
+    """`contentChanged` events for one subscriber: while it sees the content, and once more when
+    it stops seeing it (deleted, archived, unpublished), but never about a content it cannot see.
+    """
+
+    def __init__(self, pk: UUID) -> None:
+        self.content_id = strawberry.ID(to_global_id("Content", pk))
+        self.visible = True  # checked when the subscription started
+
+    async def load(self, context: Context, event: Event) -> ContentChangeEvent | None:
+        row = await context.loaders.by_key(models.Content).load(event.content_id)
+        was_visible, self.visible = self.visible, row is not None
+        if row is None and not was_visible:
+            return None
+        assert event.change is not None
+        content = None if row is None else Content.from_row(row)
+        return ContentChangeEvent(change=event.change, content_id=self.content_id, content=content)
+
+
+async def _comment(context: Context, event: Event) -> Comment | None:
+    row = await context.loaders.by_key(models.Comment).load(event.id)
+    return None if row is None else Comment.from_row(row)
+
+
+async def _published(context: Context, event: Event) -> Content | None:
+    row = await context.loaders.by_key(models.Content).load(event.id)
+    return None if row is None else Content.from_row(row)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        graphql_type=Comment, description="Comments added to a content, replies included."
+    )
+    async def comment_added(
+        self, info: SubscriptionInfo, content_id: strawberry.ID
+    ) -> AsyncGenerator[Delivery[Comment], None]:
+        pk = expect_global_id(content_id, "Content")
+        await _require_content(info.context, pk, "contentId")
+        return _deliveries(info.context, Topic(EventKind.COMMENT_ADDED, pk), _comment)
+
+    @strawberry.subscription(
+        graphql_type=ContentChangeEvent,
+        description="Edits, publishing, archiving, deletion and restoring of one content.",
+    )
+    async def content_changed(
+        self, info: SubscriptionInfo, id: strawberry.ID
+    ) -> AsyncGenerator[Delivery[ContentChangeEvent], None]:
+        pk = expect_global_id(id, "Content")
+        await _require_content(info.context, pk, "id")
+        changes = _ContentChanges(pk)
+        return _deliveries(info.context, Topic(EventKind.CONTENT_CHANGED, pk), changes.load)
+
+    @strawberry.subscription(
+        graphql_type=Content, description="Every content of the organization, as it is published."
+    )
+    async def content_published(
+        self, info: SubscriptionInfo
+    ) -> AsyncGenerator[Delivery[Content], None]:
+        return _deliveries(info.context, Topic(EventKind.CONTENT_PUBLISHED), _published)
