@@ -190,8 +190,10 @@ async def _update(info: Info, data: UpdateContentInput) -> models.Content:
         content.body = str(data.body)
     if _given(data.difficulty) and data.difficulty is not None:
         content.difficulty = models.Difficulty(data.difficulty.value)
+    changed = info.context.db.session.is_modified(content)  # an update to the same values is none
     await info.context.db.session.flush()
-    await content_changed(info, content, ContentChange.UPDATED)
+    if changed:
+        await content_changed(info, content, ContentChange.UPDATED)
     return content
 
 
