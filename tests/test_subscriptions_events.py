@@ -1,0 +1,160 @@
+"""Publishing (NOTIFY in the mutation's savepoint), the listener and the fan-out; no sockets."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gql_server.events import EventListener, connector
+from gql_server.fanout import Fanout
+from gql_server.tenancy import tenant_session
+from loaders import Loaders, RequestDB
+from models import Role
+from schema.context import Context, PageLimits, Viewer
+from schema.events import CHANNEL, ContentChange, Event, EventKind, Topic, publish
+from schema.mutations.core import atomic, fail
+
+Sessionmaker = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def fanout(engine: AsyncEngine) -> AsyncIterator[Fanout]:
+    fanout = Fanout(queue_size=100)
+    listener = EventListener(connector(engine), fanout, keepalive_seconds=5)
+    await listener.start()
+    assert listener.listening
+    yield fanout
+    await listener.stop()
+
+
+def content_event(org: uuid.UUID, content_id: uuid.UUID, change: ContentChange) -> Event:
+    return Event(org, EventKind.CONTENT_CHANGED, content_id, content_id, change)
+
+
+def info_for(session: AsyncSession, org: uuid.UUID) -> Any:
+    db = RequestDB(session)
+    viewer = Viewer(uuid.uuid4(), org, Role.ADMIN)
+    return SimpleNamespace(context=Context(viewer, db, Loaders(db, viewer.id), PageLimits()))
+
+
+async def next_event(events: AsyncIterator[Event], seconds: float = 2.0) -> Event:
+    return await asyncio.wait_for(anext(events), seconds)
+
+
+async def nothing_more(events: AsyncIterator[Event], seconds: float = 0.3) -> bool:
+    try:
+        event = await asyncio.wait_for(anext(events), seconds)
+    except TimeoutError:
+        return True
+    raise AssertionError(f"unexpected {event}")
+
+
+async def test_a_mutation_rolled_back_by_its_savepoint_announces_nothing(
+    fanout: Fanout, sessionmaker: Sessionmaker
+) -> None:
+    org, content_id = uuid.uuid4(), uuid.uuid4()
+    refused = content_event(org, content_id, ContentChange.DELETED)
+    applied = content_event(org, content_id, ContentChange.UPDATED)
+
+    topic = Topic(EventKind.CONTENT_CHANGED, content_id)
+    with fanout.subscribe(org, topic, lambda: None) as events:
+        async with tenant_session(sessionmaker, org) as session:
+            info = info_for(session, org)
+
+            async def announce_then_fail() -> None:
+                await publish(info, refused)
+                raise fail("input.id", "refused after the announcement")
+
+            async def announce() -> None:
+                await publish(info, applied)
+
+            assert await atomic(info, announce_then_fail) != []
+            assert await atomic(info, announce) is None
+        assert await next_event(events) == applied
+        assert await nothing_more(events)
+
+
+async def test_a_rolled_back_transaction_announces_nothing(
+    fanout: Fanout, sessionmaker: Sessionmaker
+) -> None:
+    org, content_id = uuid.uuid4(), uuid.uuid4()
+    topic = Topic(EventKind.CONTENT_CHANGED, content_id)
+
+    async def fail_after_announcing() -> None:
+        async with tenant_session(sessionmaker, org) as session:
+            info = info_for(session, org)
+            await publish(info, content_event(org, content_id, ContentChange.UPDATED))
+            raise RuntimeError("the request failed after the mutation")
+
+    with fanout.subscribe(org, topic, lambda: None) as events:
+        with pytest.raises(RuntimeError):
+            await fail_after_announcing()
+        assert await nothing_more(events)
+
+
+async def test_events_reach_only_their_organization_and_topic(
+    fanout: Fanout, sessionmaker: Sessionmaker
+) -> None:
+    org, other_org, content_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    topic = Topic(EventKind.CONTENT_CHANGED, content_id)
+    with (
+        fanout.subscribe(org, topic, lambda: None) as mine,
+        fanout.subscribe(other_org, topic, lambda: None) as theirs,
+        fanout.subscribe(org, Topic(EventKind.CONTENT_PUBLISHED), lambda: None) as published,
+    ):
+        async with tenant_session(sessionmaker, org) as session:
+            event = content_event(org, content_id, ContentChange.PUBLISHED)
+            await publish(info_for(session, org), event)
+        assert await next_event(mine) == event
+        assert await nothing_more(theirs, 0.1)
+        assert await nothing_more(published, 0.1)
+
+
+async def test_a_notification_that_is_not_an_event_is_ignored(
+    fanout: Fanout, sessionmaker: Sessionmaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    org, content_id = uuid.uuid4(), uuid.uuid4()
+    event = content_event(org, content_id, ContentChange.UPDATED)
+    with fanout.subscribe(org, event.topic, lambda: None) as events:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(select(func.pg_notify(CHANNEL, '{"kind": "nonsense"}')))
+            await session.execute(select(func.pg_notify(CHANNEL, event.to_json())))
+        assert await next_event(events) == event
+    assert "not an event" in caplog.text
+
+
+async def test_a_subscriber_that_falls_behind_is_dropped_without_slowing_the_others() -> None:
+    fanout = Fanout(queue_size=100)
+    org = uuid.uuid4()
+    topic = Topic(EventKind.CONTENT_PUBLISHED)
+    events = [
+        Event(org, EventKind.CONTENT_PUBLISHED, uuid.uuid4(), uuid.uuid4()) for _ in range(150)
+    ]
+    overflows: list[str] = []
+    received: list[Event] = []
+
+    with (
+        fanout.subscribe(org, topic, lambda: overflows.append("fast")) as fast,
+        fanout.subscribe(org, topic, lambda: overflows.append("stuck")),
+    ):
+
+        async def read() -> None:
+            async for event in fast:
+                received.append(event)
+                if len(received) == len(events):
+                    return
+
+        reader = asyncio.create_task(read())
+        for event in events:
+            fanout.publish(event)
+            await asyncio.sleep(0)  # the reader keeps up; the stuck subscriber never reads
+        await asyncio.wait_for(reader, 1)
+        assert received == events
+        assert overflows == ["stuck"]
+        assert len(fanout) == 1
+    assert len(fanout) == 0

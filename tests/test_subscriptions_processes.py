@@ -1,0 +1,249 @@
+"""Subscriptions across real `gql-server serve` processes: events travel through PostgreSQL."""
+
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import models
+from gql_server.settings import Settings
+from gql_server.tenancy import tenant_session
+from schema.node import to_global_id
+from tests.api import Response, gql
+from tests.factories import make_content
+from tests.live import LiveServer, Tenant, make_tenant, processes
+from tests.wsclient import GraphQLSocket
+
+CONTENT_CHANGED = """
+subscription ($id: ID!) { contentChanged(id: $id) { change content { title version } } }"""
+CONTENT_PUBLISHED = "subscription { contentPublished { id title } }"
+UPDATE = """
+mutation ($id: ID!, $version: Int!, $title: String!) {
+  updateContent(input: {id: $id, expectedVersion: $version, title: $title}) {
+    content { version } userErrors { code }
+  }
+}"""
+PUBLISH = "mutation ($id: ID!) { publishContent(input: {id: $id}) { userErrors { code } } }"
+SUBSCRIBERS = 200
+BURST = 50
+
+Sessionmaker = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture(scope="module")
+async def servers(database_url: str) -> AsyncIterator[list[LiveServer]]:
+    async with processes(database_url, 2) as live:
+        yield live
+
+
+@pytest.fixture
+async def tenant(sessionmaker: Sessionmaker) -> Tenant:
+    return await make_tenant(sessionmaker)
+
+
+def gid(row: Any) -> str:
+    return to_global_id("Content", row.id)
+
+
+async def mutate(
+    server: LiveServer, query: str, variables: dict[str, Any] | None, token: str
+) -> Response:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
+        return await gql(http, query, variables, token=token)
+
+
+async def drafts(sessionmaker: Sessionmaker, tenant: Tenant, count: int) -> list[models.Content]:
+    async with tenant_session(sessionmaker, tenant.org.id) as db:
+        return [
+            await make_content(db, author=tenant.instructor, status=models.ContentStatus.DRAFT)
+            for _ in range(count)
+        ]
+
+
+async def open_subscription(
+    server: LiveServer, token: str, query: str, variables: dict[str, Any] | None = None
+) -> GraphQLSocket:
+    socket = await GraphQLSocket.open(server.ws_url, token)
+    await socket.acknowledged()
+    await socket.subscribe(query, variables)
+    return socket
+
+
+async def until_delivered(
+    socket: GraphQLSocket, trigger: Callable[[], Awaitable[object]]
+) -> dict[str, Any]:
+    """Trigger events until one arrives: the subscription is then surely registered."""
+    for _ in range(20):
+        await trigger()
+        try:
+            return await socket.next(seconds=0.3)
+        except TimeoutError:
+            continue
+    raise AssertionError("the subscription never received an event")
+
+
+class Versions:
+    """Successive titles for `updateContent` on one content, tracking its version."""
+
+    def __init__(self, server: LiveServer, content: models.Content, token: str) -> None:
+        self.server, self.id, self.token, self.version = server, gid(content), token, 1
+
+    async def update(self) -> Response:
+        response = await mutate(
+            self.server,
+            UPDATE,
+            {"id": self.id, "version": self.version, "title": f"v{self.version + 1}"},
+            self.token,
+        )
+        self.version = response.data["updateContent"]["content"]["version"]
+        return response
+
+
+async def test_a_mutation_on_one_process_reaches_a_subscriber_of_the_other(
+    servers: list[LiveServer],
+    tenant: Tenant,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first, second = servers
+    edits = Versions(first, tenant.published, tenant.token(settings, tenant.admin))
+    socket = await open_subscription(
+        second, tenant.token(settings, tenant.student), CONTENT_CHANGED, {"id": edits.id}
+    )
+    await until_delivered(socket, edits.update)
+    while True:  # the probes may have left events behind
+        try:
+            await socket.next(seconds=0.3)
+        except TimeoutError:
+            break
+
+    latencies = []
+    for _ in range(10):
+        started = time.perf_counter()
+        await edits.update()
+        event = (await socket.next(seconds=1.0))["data"]["contentChanged"]
+        latencies.append(time.perf_counter() - started)
+        assert event == {
+            "change": "UPDATED",
+            "content": {"title": f"v{edits.version}", "version": edits.version},
+        }
+    await socket.close()
+    with capsys.disabled():
+        print(
+            f"\n  mutation on :{first.port} -> event at :{second.port}:"
+            f" median {statistics.median(latencies) * 1000:.1f} ms,"
+            f" max {max(latencies) * 1000:.1f} ms (HTTP round trip included)"
+        )
+    assert max(latencies) < 1.0
+
+
+async def test_a_subscriber_of_another_tenant_receives_nothing(
+    servers: list[LiveServer], sessionmaker: Sessionmaker, settings: Settings
+) -> None:
+    first, second = servers
+    ours, theirs = await make_tenant(sessionmaker), await make_tenant(sessionmaker)
+    our_socket = await open_subscription(
+        second, ours.token(settings, ours.admin), CONTENT_PUBLISHED
+    )
+    their_socket = await open_subscription(
+        second, theirs.token(settings, theirs.admin), CONTENT_PUBLISHED
+    )
+    our_drafts = iter(await drafts(sessionmaker, ours, 20))
+    their_drafts = iter(await drafts(sessionmaker, theirs, 20))
+
+    def publish(tenant: Tenant, contents: Any) -> Callable[[], Awaitable[Response]]:
+        token = tenant.token(settings, tenant.instructor)
+        return lambda: mutate(first, PUBLISH, {"id": gid(next(contents))}, token)
+
+    await until_delivered(their_socket, publish(theirs, their_drafts))
+    await until_delivered(our_socket, publish(ours, our_drafts))
+    assert await their_socket.nothing_within(0.5)
+    await our_socket.close()
+    await their_socket.close()
+
+
+async def test_a_mutation_that_fails_with_user_errors_announces_nothing(
+    servers: list[LiveServer], tenant: Tenant, settings: Settings
+) -> None:
+    first, second = servers
+    admin = tenant.token(settings, tenant.admin)
+    edits = Versions(first, tenant.published, admin)
+    socket = await open_subscription(
+        second, tenant.token(settings, tenant.admin), CONTENT_CHANGED, {"id": edits.id}
+    )
+    await until_delivered(socket, edits.update)
+    while True:
+        try:
+            await socket.next(seconds=0.3)
+        except TimeoutError:
+            break
+
+    stale = {"id": edits.id, "version": edits.version - 1, "title": "Stale"}
+    refused = await mutate(first, UPDATE, stale, admin)
+    assert refused.data["updateContent"]["userErrors"] == [{"code": "VERSION_MISMATCH"}]
+    student = tenant.token(settings, tenant.student)
+    forbidden = await mutate(first, PUBLISH, {"id": edits.id}, student)
+    assert forbidden.data["publishContent"]["userErrors"] == [{"code": "FORBIDDEN"}]
+    assert await socket.nothing_within(0.5)
+
+    await edits.update()
+    event = (await socket.next())["data"]["contentChanged"]
+    assert event["content"]["version"] == edits.version
+    await socket.close()
+
+
+async def test_200_subscribers_receive_a_burst_of_50_events_in_order(
+    servers: list[LiveServer],
+    sessionmaker: Sessionmaker,
+    tenant: Tenant,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = servers[0]
+    token = tenant.token(settings, tenant.student)
+    instructor = tenant.token(settings, tenant.instructor)
+    warmup, *burst = await drafts(sessionmaker, tenant, 1 + BURST)
+
+    opened = time.perf_counter()
+    sockets = await asyncio.gather(
+        *(open_subscription(server, token, CONTENT_PUBLISHED) for _ in range(SUBSCRIBERS))
+    )
+    connect_seconds = time.perf_counter() - opened
+    await asyncio.sleep(0.5)  # every subscription registered (checked by the warm-up below)
+    await mutate(server, PUBLISH, {"id": gid(warmup)}, instructor)
+    firsts = await asyncio.gather(*(socket.next(seconds=10) for socket in sockets))
+    assert {first["data"]["contentPublished"]["id"] for first in firsts} == {gid(warmup)}
+
+    async def receive_all(socket: GraphQLSocket) -> list[str]:
+        return [(await socket.next(seconds=20))["data"]["contentPublished"]["id"] for _ in burst]
+
+    started, cpu = time.perf_counter(), server.cpu_seconds()
+    receivers = [asyncio.create_task(receive_all(socket)) for socket in sockets]
+    try:
+        for row in burst:  # one after the other: the commit order is the order to expect
+            response = await mutate(server, PUBLISH, {"id": gid(row)}, instructor)
+            assert response.data["publishContent"]["userErrors"] == []
+        published = time.perf_counter() - started
+        received = await asyncio.gather(*receivers)
+    finally:
+        for receiver in receivers:
+            receiver.cancel()
+    seconds, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu
+
+    expected = [gid(row) for row in burst]
+    assert all(ids == expected for ids in received)
+    await asyncio.gather(*(socket.close() for socket in sockets))
+    deliveries = SUBSCRIBERS * BURST
+    with capsys.disabled():
+        print(
+            f"\n  {SUBSCRIBERS} subscribers x {BURST} events: {deliveries} deliveries in"
+            f" {seconds:.2f} s ({deliveries / seconds:.0f}/s, one read per subscriber and"
+            f" event; the {BURST} mutations took {published:.2f} s); server CPU"
+            f" {cpu:.2f} s = {cpu / deliveries * 1000:.2f} ms per delivery; connecting"
+            f" {SUBSCRIBERS} sockets took {connect_seconds:.2f} s"
+        )

@@ -1,0 +1,115 @@
+"""The database restarts under connected subscribers: the listener reconnects, sockets stay open.
+
+This test runs its own embedded PostgreSQL (a separate data folder), so restarting it disturbs
+no other test.
+"""
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pgserver._commands import pg_ctl
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from gql_server import embedded, migrate
+from gql_server.events import EventListener
+from gql_server.settings import Settings
+from schema.node import to_global_id
+from tests.api import gql
+from tests.live import LiveServer, Tenant, in_process, make_tenant
+from tests.wsclient import GraphQLSocket
+
+CONTENT_CHANGED = """
+subscription ($id: ID!) { contentChanged(id: $id) { change content { version } } }"""
+UPDATE = """
+mutation ($id: ID!, $version: Int!, $title: String!) {
+  updateContent(input: {id: $id, expectedVersion: $version, title: $title}) {
+    content { version } userErrors { code }
+  }
+}"""
+SUBSCRIBERS = 3
+
+
+@pytest.fixture(scope="module")
+def own_database() -> Any:
+    with tempfile.TemporaryDirectory(prefix="gql-test-restart-") as data_dir:
+        server = embedded.start(Path(data_dir) / "pgdata")
+        try:
+            yield server
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="module")
+async def live(own_database: Any) -> AsyncIterator[tuple[LiveServer, Tenant]]:
+    url = embedded.asyncpg_url(own_database)
+    engine = create_async_engine(url, poolclass=NullPool)
+    await migrate.upgrade(engine)
+    tenant = await make_tenant(async_sessionmaker(engine, expire_on_commit=False))
+    await engine.dispose()
+    settings = Settings(database_url=None, statement_timeout_ms=10_000)
+    async with in_process(settings, url) as server:
+        yield server, tenant
+
+
+def restart(server: Any) -> None:
+    """`pg_ctl restart -m fast`, as pgserver runs it (as user `pgserver` when we are root)."""
+    pg_ctl(
+        ["-w", "-m", "fast", "-l", str(server.log), "restart"],
+        pgdata=server.pgdata,
+        user=server.system_user,
+        timeout=30,
+    )
+
+
+async def test_subscribers_get_events_after_the_database_restarts(
+    own_database: Any,
+    live: tuple[LiveServer, Tenant],
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gql_server.events")
+    server, tenant = live
+    assert server.app is not None
+    listener: EventListener = server.app.state.events.listener
+    content = to_global_id("Content", tenant.published.id)
+    token = tenant.token(settings, tenant.student)
+    sockets = [await GraphQLSocket.open(server.ws_url, token) for _ in range(SUBSCRIBERS)]
+    for socket in sockets:
+        await socket.acknowledged()
+        await socket.subscribe(CONTENT_CHANGED, {"id": content})
+    for _ in range(500):
+        if len(server.app.state.events.fanout) == SUBSCRIBERS:
+            break
+        await asyncio.sleep(0.01)
+
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        admin = tenant.token(settings, tenant.admin)
+
+        async def update(version: int) -> None:
+            variables = {"id": content, "version": version, "title": f"Edition {version + 1}"}
+            response = await gql(http, UPDATE, variables, token=admin)
+            assert response.data["updateContent"]["userErrors"] == []
+
+        await update(1)
+        for socket in sockets:
+            assert (await socket.next())["data"]["contentChanged"]["content"]["version"] == 2
+
+        await asyncio.to_thread(restart, own_database)
+        for _ in range(1000):
+            if listener.listening and "event listener reconnected" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+        assert "event listener reconnected" in caplog.text
+
+        await update(2)
+        for socket in sockets:  # the same sockets: nobody reconnected
+            assert (await socket.next())["data"]["contentChanged"]["content"]["version"] == 3
+    for socket in sockets:
+        await socket.close()
