@@ -16,9 +16,10 @@ subscriptions may do:
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, AsyncExitStack, suppress
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import GraphQLError, GraphQLSyntaxError, OperationType, get_operation_ast
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +44,7 @@ from strawberry.types.unset import UnsetType
 
 from gql_server import auth
 from gql_server.endpoint import parse_document
-from gql_server.events import EventHub
+from gql_server.events import CONNECTION_ERRORS, EventHub
 from gql_server.fanout import Subscription
 from gql_server.metrics import EVENTS_DELIVERED
 from gql_server.settings import Settings
@@ -57,13 +58,19 @@ from schema.events import Topic
 from schema.policy import read_criteria
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4413
+CLOSE_TRY_AGAIN_LATER = 1013  # not fatal to graphql-ws clients: they retry
 # Browsers send no credentials of ours with the handshake (the token comes in connection_init),
 # so a page on any origin may connect: there is no ambient authority to protect.
 ANY_ORIGIN = ("*",)
 LEGACY_KEEP_ALIVE_SECONDS = 15.0
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now."""
 
 
 class EventScope:
@@ -95,8 +102,10 @@ class Connection:
         return self._viewer
 
     async def sign_in(self) -> None:
-        if self._viewer is not None:
-            return
+        if self._viewer is None:
+            await self._reaching_database(self._sign_in)
+
+    async def _sign_in(self) -> None:
         params = self.connection_params or {}
         header = params.get("Authorization", params.get("authorization"))
         if not isinstance(header, str):
@@ -122,16 +131,29 @@ class Connection:
         fanout = self._events.fanout
         return fanout.subscribe(self.viewer.organization_id, topic, on_overflow=self.too_slow)
 
-    async def open_event(self) -> EventScope:
-        """A read-only session as the viewer, with its current role and fresh loaders."""
+    async def open_event(self) -> EventScope | None:
+        """A read-only session as the viewer, with its current role and fresh loaders; None
+        while the database cannot be reached (the event is lost, the subscription goes on)."""
         try:
-            return await self._open_event()
-        except DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-            # A pooled connection from before a database restart; the pool is renewed now.
-            log.info("event read retried on a fresh connection (%s)", error.orig)
-            return await self._open_event()
+            return await self._reaching_database(self._open_event)
+        except DatabaseUnavailable as error:
+            log.warning("subscription event not delivered: %s", error)
+            return None
+
+    async def _reaching_database(self, work: Callable[[], Awaitable[T]]) -> T:
+        for attempt in (1, 2):
+            try:
+                return await work()
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                if attempt == 2:
+                    raise DatabaseUnavailable(str(error.orig)) from error
+                # A pooled connection from before a database restart; the pool is renewed now.
+                log.info("retrying on a fresh connection (%s)", error.orig)
+            except CONNECTION_ERRORS as error:
+                raise DatabaseUnavailable(str(error)) from error
+        raise AssertionError("unreachable")
 
     async def _open_event(self) -> EventScope:
         viewer = self.viewer
@@ -183,6 +205,14 @@ class Connection:
                 await self._closing
 
 
+def _refusal(error: Exception) -> tuple[int, str]:
+    """Close code and reason for a connection_init that did not sign in."""
+    if isinstance(error, DatabaseUnavailable):
+        log.warning("connection_init refused: the database is unavailable (%s)", error)
+        return CLOSE_TRY_AGAIN_LATER, "the database is unavailable; try again later"
+    return CLOSE_UNAUTHORIZED, str(error)[:120]  # a close reason holds at most 123 bytes
+
+
 def _is_subscription(message: SubscribeMessage) -> bool:
     payload = message["payload"]
     try:
@@ -209,9 +239,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             self.context.connection_params = payload
             try:
                 await self.context.sign_in()
-            except auth.Unauthenticated as error:
+            except (auth.Unauthenticated, DatabaseUnavailable) as error:
                 self.connection_init_received = True
-                await self.websocket.close(code=CLOSE_UNAUTHORIZED, reason=str(error)[:120])
+                await self.websocket.close(*_refusal(error))
                 return
         await super().handle_connection_init(message)
 
@@ -276,8 +306,6 @@ class GraphQLWebSocket(GraphQL[Connection, None]):
         # The legacy protocol's init; graphql-transport-ws signed in already (4401 on failure).
         try:
             await context.sign_in()
-        except auth.Unauthenticated as error:
-            raise ConnectionRejectionError(
-                {"message": str(error), "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}
-            ) from None
+        except (auth.Unauthenticated, DatabaseUnavailable) as error:
+            raise ConnectionRejectionError({"message": _refusal(error)[1]}) from None
         return UnsetType()  # the singleton: connection_ack without a payload

@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 import strawberry
-from graphql import ExecutionResult, ExperimentalIncrementalExecutionResults
+from graphql import ExecutionResult, ExperimentalIncrementalExecutionResults, GraphQLError
 from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -51,7 +51,8 @@ class Subscriber(Protocol):
 
     def listen(self, topic: Topic) -> AbstractContextManager[AsyncIterator[Event]]: ...
 
-    async def open_event(self) -> EventScope: ...
+    async def open_event(self) -> EventScope | None:
+        """None while the database cannot be reached: that event is skipped."""
 
 
 SubscriptionInfo = strawberry.Info[Subscriber, None]
@@ -103,6 +104,8 @@ async def _deliveries(
     with subscriber.listen(topic) as events:
         async for event in events:
             scope = await subscriber.open_event()
+            if scope is None:
+                continue
             try:
                 value = await load(scope.context, event)
                 if value is not None:
@@ -113,6 +116,8 @@ async def _deliveries(
 
 async def _require_content(subscriber: Subscriber, pk: UUID, argument: str) -> None:
     scope = await subscriber.open_event()
+    if scope is None:
+        raise GraphQLError("the database is unavailable; try again later")
     try:
         if await scope.context.loaders.by_key(models.Content).load(pk) is None:
             raise BadUserInput("no content with this id", argument=argument)
