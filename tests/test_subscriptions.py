@@ -111,6 +111,18 @@ async def test_a_bad_token_closes_the_connection_with_4401(server: LiveServer) -
     assert (await socket.closed()).code == 4401
 
 
+async def test_the_token_may_come_nested_in_headers(
+    server: LiveServer, tenant: Tenant, settings: Settings
+) -> None:
+    socket = await GraphQLSocket.open(server.ws_url, init=False)
+    authorization = f"Bearer {tenant.token(settings, tenant.student)}"
+    await socket.send(
+        {"type": "connection_init", "payload": {"headers": {"authorization": authorization}}}
+    )
+    await socket.acknowledged()
+    await socket.close()
+
+
 async def test_a_connection_that_never_inits_is_closed_with_4408(server: LiveServer) -> None:
     socket = await GraphQLSocket.open(server.ws_url, init=False)
     assert (await socket.closed(seconds=3)).code == 4408
