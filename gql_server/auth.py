@@ -5,6 +5,7 @@ against the database by the request's first statement (`tenancy.tenant_session(v
 """
 
 import time
+from functools import lru_cache
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -37,18 +38,26 @@ def bearer_token(authorization: str | None) -> str | None:
 def verify(token: str, settings: Settings) -> Claims:
     rsa = settings.jwt_algorithm.startswith("RS")
     key = (settings.jwt_public_key or "") if rsa else settings.jwt_secret
+    claims, expires_at = _verified(token, key, settings.jwt_algorithm)
+    if time.time() >= expires_at:
+        raise Unauthenticated("the token has expired")
+    return claims
+
+
+# A client sends the same token with every request: its signature is checked once, and the
+# expiry on every use. Only tokens that verified are kept.
+@lru_cache(maxsize=4096)
+def _verified(token: str, key: str, algorithm: str) -> tuple[Claims, float]:
     try:
         payload = jwt.decode(
-            token,
-            key,
-            algorithms=[settings.jwt_algorithm],
-            options={"require": ["exp", "sub", "org"]},
+            token, key, algorithms=[algorithm], options={"require": ["exp", "sub", "org"]}
         )
-        return Claims(
+        claims = Claims(
             user_id=UUID(str(payload["sub"])),
             organization_id=UUID(str(payload["org"])),
             role=Role(payload.get("role", Role.STUDENT)),
         )
+        return claims, float(payload["exp"])
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the token has expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):

@@ -38,7 +38,9 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No ping before each checkout (a round trip per request): a connection found dead by
+        # a statement invalidates the pool, and connections are renewed every half hour.
+        pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "gql_server"}},
     )
     event.listen(engine.sync_engine, "before_cursor_execute", count_statements)

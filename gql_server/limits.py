@@ -15,6 +15,7 @@ applied, would be worse).
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -118,6 +119,9 @@ async def tenant_limits(engine: AsyncEngine, settings: Settings) -> TenantLimits
     return TenantLimits(query_limits(settings), by_tenant)
 
 
+CHECKED_DOCUMENTS = 1024
+
+
 class Limits:
     """The endpoint's limits, from the settings; tenants' own come from the app's lifespan."""
 
@@ -127,6 +131,9 @@ class Limits:
         self.default = TenantLimits(query_limits(settings))
         self.introspection_rules: tuple[type[ASTValidationRule], ...] = (
             (NoSchemaIntrospectionCustomRule,) if settings.introspection_refused else ()
+        )
+        self._checked: OrderedDict[tuple[Any, ...], tuple[DocumentNode, int | Refused]] = (
+            OrderedDict()
         )
 
     async def read_body(self, request: Request) -> bytes:
@@ -176,6 +183,38 @@ class Limits:
         """The operation's cost, after checking every limit of its tenant: else `Refused`."""
         tenants: TenantLimits = getattr(request.app.state, "tenant_limits", self.default)
         limits = tenants.of(organization_id)
+        # The verdict depends on the document, the operation, the limits and page sizes only,
+        # and variables can only be page sizes where they are numbers: so a document checked
+        # once is not walked again for the next request that sends it with other ids.
+        numbers = tuple(
+            sorted(
+                (name, value)
+                for name, value in (variables or {}).items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            )
+        )
+        key = (id(document), id(operation), limits, numbers)
+        known = self._checked.get(key)
+        if known is not None:
+            self._checked.move_to_end(key)
+            verdict = known[1]
+        else:
+            verdict = self._measure(document, operation, variables, limits)
+            # The document is kept with its verdict, so its id cannot be reused meanwhile.
+            self._checked[key] = (document, verdict)
+            if len(self._checked) > CHECKED_DOCUMENTS:
+                self._checked.popitem(last=False)
+        if isinstance(verdict, Refused):
+            raise verdict
+        return verdict
+
+    def _measure(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+        limits: QueryLimits,
+    ) -> "int | Refused":
         measurement = Measurement()
         rules: tuple[type[ASTValidationRule], ...] = (
             limits_rule(limits, operation, variables, measurement),
@@ -184,7 +223,7 @@ class Limits:
         )
         errors = validate(schema._schema, document, rules)
         if errors:
-            raise Refused(200, [_formatted(error) for error in errors])
+            return Refused(200, [_formatted(error) for error in errors])
         return measurement.shape.cost if measurement.shape else 0
 
 

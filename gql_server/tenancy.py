@@ -8,6 +8,7 @@
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -101,19 +102,25 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
         return
     if state.is_column_load or state.is_relationship_load:
         return  # criteria of the parent statement propagate to these
-    options: list[Any] = [
-        with_loader_criteria(
-            TenantScoped, lambda cls: cls.organization_id == tenant_id, include_aliases=True
-        )
-    ]
+    options: list[Any] = [_tenant_criteria(tenant_id)]
     if not state.execution_options.get(INCLUDE_DELETED, False):
-        options.append(
-            with_loader_criteria(
-                SoftDeleted, lambda cls: cls.deleted_at.is_(None), include_aliases=True
-            )
-        )
+        options.append(_NOT_DELETED)
     options.extend(state.session.info.get(READ_CRITERIA, ()))
     state.statement = state.statement.options(*options)
+
+
+# Building a criteria option analyses its lambda: far too slow to repeat for every statement,
+# so each tenant's is built once (bounded: tenants beyond the cache are simply rebuilt).
+@lru_cache(maxsize=4096)
+def _tenant_criteria(tenant_id: UUID) -> ORMOption:
+    return with_loader_criteria(
+        TenantScoped, lambda cls: cls.organization_id == tenant_id, include_aliases=True
+    )
+
+
+_NOT_DELETED = with_loader_criteria(
+    SoftDeleted, lambda cls: cls.deleted_at.is_(None), include_aliases=True
+)
 
 
 @event.listens_for(Session, "before_flush")

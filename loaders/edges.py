@@ -1,6 +1,7 @@
 """Batch loaders for plain edges, one class per kind of edge, all derived from `relations.edge`."""
 
 from collections import defaultdict
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -8,7 +9,7 @@ from aiodataloader import DataLoader
 from sqlalchemy import Select, func, select
 
 from loaders.metrics import measured
-from loaders.relations import Edge, any_of, row_columns
+from loaders.relations import Edge, any_key, any_of, row_columns
 from loaders.session import RequestDB
 
 # The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
@@ -36,6 +37,27 @@ def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
     return statement.where(any_of(edge.link, keys))
 
 
+@cache
+def related_statement(edge: Edge) -> Select[Any]:
+    """`edge_select` for the common case, built once per edge and run with `{"keys": [...]}`."""
+    statement = select(*row_columns(edge.target), edge.link.label("parent_key"))
+    statement = statement.select_from(edge.target)
+    if edge.secondary is not None:
+        assert edge.secondary_join is not None
+        statement = statement.join(edge.secondary, edge.secondary_join)
+    return statement.where(any_key(edge.link))
+
+
+_BY_KEY: dict[Any, Select[Any]] = {}
+
+
+def by_key_statement(model: Any) -> Select[Any]:
+    statement = _BY_KEY.get(model)
+    if statement is None:
+        statement = _BY_KEY[model] = select(*row_columns(model)).where(any_key(model.id))
+    return statement
+
+
 class ByKey(DataLoader[UUID, Any | None]):
     """Rows of one model by primary key (`node(id)`, `nodes(ids)`, and loaders' own lookups)."""
 
@@ -46,8 +68,7 @@ class ByKey(DataLoader[UUID, Any | None]):
 
     @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
-        statement = select(*row_columns(self.model)).where(any_of(self.model.id, keys))
-        rows = await self.db.all(statement)
+        rows = await self.db.all(by_key_statement(self.model), {"keys": keys})
         by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
 
@@ -69,8 +90,8 @@ class Related(DataLoader[Any, Any]):
         wanted = list({key for key in keys if key is not None})
         grouped: defaultdict[Any, list[Any]] = defaultdict(list)
         if wanted:
-            statement = edge_select(self.edge, wanted)
-            for row in await self.db.all(statement, **self.options):
+            statement = related_statement(self.edge)
+            for row in await self.db.all(statement, {"keys": wanted}, **self.options):
                 grouped[row.parent_key].append(row)
         if self.edge.many:
             return [grouped.get(key, []) for key in keys]

@@ -105,6 +105,17 @@ def any_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     prepare; with one array parameter, asyncpg reuses a single prepared statement.
     """
     condition: ColumnElement[bool] = column == any_(
-        bindparam(None, list(values), type_=ARRAY(column.type))
+        bindparam(None, list(values), type_=_array_of(column.type))
     )
     return condition
+
+
+def any_key(column: Any) -> ColumnElement[bool]:
+    """`column = ANY(:keys)`, for statements built once and run with `{"keys": [...]}`."""
+    condition: ColumnElement[bool] = column == any_(bindparam("keys", type_=_array_of(column.type)))
+    return condition
+
+
+@cache
+def _array_of(item: Any) -> ARRAY[Any]:
+    return ARRAY(item)

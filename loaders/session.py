@@ -18,12 +18,16 @@ class RequestDB:
         self.session = session
         self._lock = asyncio.Lock()
 
-    async def execute(self, statement: Executable, **options: Any) -> Result[Any]:
+    async def execute(
+        self, statement: Executable, params: dict[str, Any] | None = None, **options: Any
+    ) -> Result[Any]:
         async with self._lock:
-            return await self.session.execute(statement, execution_options=options)
+            return await self.session.execute(statement, params, execution_options=options)
 
-    async def all(self, statement: Executable, **options: Any) -> list[Any]:
-        return list((await self.execute(statement, **options)).all())
+    async def all(
+        self, statement: Executable, params: dict[str, Any] | None = None, **options: Any
+    ) -> list[Any]:
+        return list((await self.execute(statement, params, **options)).all())
 
     async def scalars(self, statement: Executable, **options: Any) -> list[Any]:
         return list((await self.execute(statement, **options)).scalars().all())
