@@ -11,8 +11,9 @@ sent, so a slow socket never holds a database connection. An event whose row the
 may not see (a draft, another tenant's row, a deleted one) is not delivered at all.
 """
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -90,10 +91,24 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
         try:
             result = super().execute_operation(serially)
             if self.is_awaitable(result):
-                return await result
+                return await _finish(result)
             return result  # type: ignore[return-value]
         finally:
             await scope.close()
+
+
+async def _finish(work: Awaitable[T]) -> T:
+    """`work`, run to its end even when this task is cancelled meanwhile (an unsubscribe, a
+    closed socket): its loaders' batches use the event's session from tasks of their own, and
+    that session may only be closed once no statement runs on it. Then the cancellation goes on.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with suppress(Exception):
+            await task
+        raise
 
 
 async def _deliveries(
@@ -107,7 +122,7 @@ async def _deliveries(
             if scope is None:
                 continue
             try:
-                value = await load(scope.context, event)
+                value = await _finish(load(scope.context, event))
                 if value is not None:
                     yield Delivery(value, scope)
             finally:
@@ -119,7 +134,7 @@ async def _require_content(subscriber: Subscriber, pk: UUID, argument: str) -> N
     if scope is None:
         raise GraphQLError("the database is unavailable; try again later")
     try:
-        if await scope.context.loaders.by_key(models.Content).load(pk) is None:
+        if await _finish(scope.context.loaders.by_key(models.Content).load(pk)) is None:
             raise BadUserInput("no content with this id", argument=argument)
     finally:
         await scope.close()

@@ -1,6 +1,7 @@
 """Subscriptions over a real socket, the app running under uvicorn in this process."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -303,3 +304,35 @@ async def test_the_gql_client_subscribes_and_receives_an_event(
             "content": {"title": tenant.published.title},
         }
     }
+
+
+async def test_sockets_closed_in_the_middle_of_a_burst_leave_nothing_behind(
+    server: LiveServer,
+    http: httpx.AsyncClient,
+    tenant: Tenant,
+    settings: Settings,
+    sessionmaker: Sessionmaker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert server.app is not None
+    async with tenant_session(sessionmaker, tenant.org.id) as db:
+        drafts = [
+            await make_content(db, author=tenant.instructor, status=tenant.draft.status)
+            for _ in range(15)
+        ]
+    fields = " ".join(
+        f'p{i}: publishContent(input: {{id: "{gid(draft)}"}}) {{ userErrors {{ code }} }}'
+        for i, draft in enumerate(drafts)
+    )
+    nested = "subscription { contentPublished { title author { username profile { bio } } } }"
+    token = tenant.token(settings, tenant.student)
+    sockets = [await subscribed(server, token, nested) for _ in range(30)]
+
+    await gql(http, f"mutation {{ {fields} }}", token=tenant.token(settings, tenant.instructor))
+    for socket in sockets:  # events are being read for every subscriber when the sockets go
+        await socket.next()
+    await asyncio.gather(*(socket.close() for socket in sockets))
+
+    await until(lambda: len(fanout(server)) == 0)
+    await until(lambda: server.app.state.events.engine.pool.checkedout() == 0)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
