@@ -3,6 +3,7 @@
 GraphiQL's scripts and styles are served from the package itself (`/static`), not a CDN.
 """
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -23,6 +24,21 @@ from gql_server.tracing import Tracing
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+
+
+def settle_garbage_collector() -> None:
+    """Keep the collector off the long-lived heap, and let it run less often.
+
+    Everything alive once started (schema, mappers, compiled statements) lives as long as the
+    process; frozen, the collector stops rescanning it. A response builds thousands of
+    short-lived objects, so collecting every 700 allocations mostly rescans survivors.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
+GC_THRESHOLD = 20_000
 
 
 def create_app(
@@ -46,6 +62,7 @@ def create_app(
         app.state.events = EventHub(engine, settings)  # subscriptions: LISTEN, fan-out, reads
         await app.state.events.start()
         stop_observing = observability.start(engine, settings, tracing)
+        settle_garbage_collector()
         try:
             yield
         finally:

@@ -5,8 +5,8 @@ against the database by the request's first statement (`tenancy.tenant_session(v
 """
 
 import time
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from uuid import UUID
 
 import jwt

@@ -96,7 +96,18 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_IN_THREAD: dict[Any, ColumnElement[bool]] = {}
+
+
 def in_thread(model: Any) -> ColumnElement[bool]:
+    """`_in_thread` for `model`, built once: a recursive CTE is costly to build per batch."""
+    criterion = _IN_THREAD.get(model)
+    if criterion is None:
+        criterion = _IN_THREAD[model] = _in_thread(model)
+    return criterion
+
+
+def _in_thread(model: Any) -> ColumnElement[bool]:
     """A comment a thread shows: a live one, or a deleted one with a live reply somewhere below.
 
     The deleted ones are tombstones (the schema hides their body), so deleting a comment never

@@ -21,6 +21,33 @@ from schema.prefetch import prefetch, selected_names, subselections
 ToNode = Callable[[Any], Any]
 
 
+async def load_all(loader: DataLoader[Any, Any], keys: list[Any]) -> list[Any]:
+    """Values for `keys`: one batch for a whole level, or the loader itself for one key.
+
+    A level's keys are all known at once, so they go to the batch function directly, without
+    the loader's future per key; a single key (a field resolved on its own) goes through the
+    loader, which batches it with the other fields waiting at the same moment.
+    """
+    if len(keys) == 1:
+        return [await loader.load(keys[0])]
+    unique = list(dict.fromkeys(keys))
+    values = dict(zip(unique, await loader.batch_load_fn(unique), strict=True))
+    return [values[key] for key in keys]
+
+
+def nodes_of(to_node: ToNode) -> Callable[[Any], Any]:
+    """`to_node` that builds one object per row: parents sharing a row share its object."""
+    built: dict[int, Any] = {}
+
+    def node(row: Any) -> Any:
+        found = built.get(id(row))
+        if found is None:
+            found = built[id(row)] = to_node(row)
+        return found
+
+    return node
+
+
 @dataclass(frozen=True, slots=True)
 class One:
     """A to-one edge: `Content.author`, `User.profile`, `Comment.parent`."""
@@ -40,15 +67,20 @@ class One:
             getattr(parent, self.key) if self.applies is None or self.applies(parent) else None
             for parent in parents
         ]
-        found = iter(await loader.load_many([key for key in keys if key is not None]))
+        found = iter(await load_all(loader, [key for key in keys if key is not None]))
         rows = [None if key is None else next(found) for key in keys]
-        return [None if row is None else self.to_node(row) for row in rows]
+        to_node = nodes_of(self.to_node)
+        return [None if row is None else to_node(row) for row in rows]
 
     def children(self, values: Sequence[Any]) -> Iterable[Any]:
-        return (value for value in values if value is not None)
+        return _unique(value for value in values if value is not None)
 
     def child_selections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
         return subselections(nodes)
+
+
+def _unique(objects: Iterable[Any]) -> list[Any]:
+    return list({id(obj): obj for obj in objects}.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +95,12 @@ class Many:
         self, info: Info, parents: Sequence[Any], args: dict[str, Any], nodes: list[FieldNode]
     ) -> list[Any]:
         loader = info.context.loaders.related(self.attribute)
-        lists = await loader.load_many([getattr(parent, self.key) for parent in parents])
-        return [[self.to_node(row) for row in rows] for rows in lists]
+        lists = await load_all(loader, [getattr(parent, self.key) for parent in parents])
+        to_node = nodes_of(self.to_node)
+        return [[to_node(row) for row in rows] for rows in lists]
 
     def children(self, values: Sequence[Any]) -> Iterable[Any]:
-        return (node for nodes in values for node in nodes)
+        return _unique(node for nodes in values for node in nodes)
 
     def child_selections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
         return subselections(nodes)
@@ -100,12 +133,12 @@ class PageOfMany:
         keys = [getattr(parent, self.key) for parent in parents]
         wanted = selected_names(info, nodes)
         pages: list[Page] = (
-            await loaders.page(self.attribute, request).load_many(keys)
+            await load_all(loaders.page(self.attribute, request), keys)
             if wanted - {"totalCount", "__typename"}
             else [Page([], [], False, False)] * len(keys)
         )
         totals: list[int | None] = (
-            list(await loaders.count(self.attribute, where).load_many(keys))
+            await load_all(loaders.count(self.attribute, where), keys)
             if "totalCount" in wanted
             else [None] * len(keys)
         )
@@ -141,7 +174,7 @@ class Value:
         self, info: Info, parents: Sequence[Any], args: dict[str, Any], nodes: list[FieldNode]
     ) -> list[Any]:
         loader = self.loader(info.context.loaders)
-        values = await loader.load_many([getattr(parent, self.key) for parent in parents])
+        values = await load_all(loader, [getattr(parent, self.key) for parent in parents])
         return [self.convert(value) for value in values]
 
     def children(self, values: Sequence[Any]) -> Iterable[Any]:
