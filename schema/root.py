@@ -29,6 +29,7 @@ from schema.filters import (
 from schema.node import Node, from_global_id
 from schema.organization import Organization
 from schema.pagination import Connection
+from schema.resolution import install as install_resolvers
 from schema.tag import Tag
 from schema.user import User
 
@@ -220,3 +221,6 @@ schema = Schema(
         lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
     ],
 )
+
+# After every type module registered its relations (they are imported above).
+install_resolvers(schema)
