@@ -220,6 +220,12 @@ class GraphQLEndpoint:
         current_request().start_operation(operation)
         if operation.operation is OperationType.MUTATION and request.method == "GET":
             raise RequestError(405, "mutations must be sent with POST", "BAD_REQUEST")
+        if operation.operation is OperationType.SUBSCRIPTION:
+            raise RequestError(
+                400,
+                "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)",
+                "BAD_REQUEST",
+            )
 
         token = auth.bearer_token(request.headers.get("authorization"))
         if token is None:

@@ -9,7 +9,7 @@ already on the object and resolve synchronously. A field the look-ahead does not
 argument it cannot read, an error) falls back to its loader, which still batches per level.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any, Protocol
 
 from graphql import (
@@ -64,7 +64,20 @@ def resolve(obj: Any, info: Info, relation: Relation, args: dict[str, Any]) -> A
     value = getattr(obj, PREFETCHED).get(info.path.key, _MISSING)
     if value is not _MISSING:
         return value
-    return _fetch_one(obj, info, relation, args)
+    return _Later(obj, info, relation, args)
+
+
+class _Later:
+    """The field's own load, started only when awaited: an execution cancelled before it got
+    there leaves no coroutine behind that was never awaited."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return _fetch_one(*self.args).__await__()
 
 
 async def _fetch_one(obj: Any, info: Info, relation: Relation, args: dict[str, Any]) -> Any:

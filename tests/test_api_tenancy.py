@@ -568,6 +568,16 @@ async def test_data_mixed_with_introspection_needs_a_token(
     assert response.body.get("data") is None
 
 
+async def test_a_subscription_over_http_is_400_pointing_at_the_websocket(
+    worlds: tuple[World, World], settings: Settings, client: httpx.AsyncClient
+) -> None:
+    token = token_for(settings, worlds[0].admin)
+    response = await gql(client, "subscription { contentPublished { id } }", token=token)
+    assert response.status == 400
+    assert response.error_codes == ["BAD_REQUEST"]
+    assert "WebSocket" in response.body["errors"][0]["message"]
+
+
 async def test_a_mutation_over_get_is_405(
     worlds: tuple[World, World], settings: Settings, client: httpx.AsyncClient
 ) -> None:
