@@ -12,7 +12,7 @@ from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
 from schema.edges import One, PageOfMany
-from schema.node import Node, to_global_id
+from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
 
@@ -23,7 +23,6 @@ from schema.prefetch import register, resolve
     " null."
 )
 class Comment(Node):
-    id: strawberry.ID
     body: str | None = strawberry.field(description="Null when the comment was deleted.")
     deleted: bool
     created_at: datetime
@@ -36,7 +35,6 @@ class Comment(Node):
     @classmethod
     def from_row(cls, row: models.Comment) -> Comment:
         return cls(
-            id=strawberry.ID(to_global_id("Comment", row.id)),
             body=None if row.deleted_at is not None else row.body,
             deleted=row.deleted_at is not None,
             created_at=row.created_at,

@@ -14,7 +14,7 @@ from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
 from schema.edges import Many, One, PageOfMany, Value
 from schema.filters import ContentStatus, Difficulty
-from schema.node import Node, to_global_id
+from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
 
@@ -55,7 +55,6 @@ class Rating:
 
 @strawberry.type(description="A file attached to a content.")
 class Attachment(Node):
-    id: strawberry.ID
     filename: str
     mime_type: str
     size_bytes: int
@@ -67,7 +66,6 @@ class Attachment(Node):
     @classmethod
     def from_row(cls, row: models.Attachment) -> Attachment:
         return cls(
-            id=strawberry.ID(to_global_id("Attachment", row.id)),
             filename=row.filename,
             mime_type=row.mime_type,
             size_bytes=row.size_bytes,
@@ -84,7 +82,6 @@ class Attachment(Node):
 
 @strawberry.type(description="A piece of learning material.")
 class Content(Node):
-    id: strawberry.ID
     title: str
     summary: str | None
     body: str
@@ -102,7 +99,6 @@ class Content(Node):
     @classmethod
     def from_row(cls, row: models.Content) -> Content:
         return cls(
-            id=strawberry.ID(to_global_id("Content", row.id)),
             title=row.title,
             summary=row.summary,
             body=row.body,

@@ -34,6 +34,11 @@ def expect_global_id(global_id: str, type_name: str) -> UUID:
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
-    id: strawberry.ID
+    pk: strawberry.Private[UUID]
     # Relation values loaded ahead for a whole level (schema.prefetch), by response key.
     prefetched: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @strawberry.field(description="The object's global id: opaque, stable, for `node(id:)`.")
+    def id(self) -> strawberry.ID:
+        # Encoded when asked for: most objects of a nested response never show their id.
+        return strawberry.ID(to_global_id(type(self).__name__, self.pk))

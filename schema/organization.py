@@ -8,7 +8,7 @@ from uuid import UUID
 import strawberry
 
 import models
-from schema.node import Node, to_global_id
+from schema.node import Node
 
 strawberry.enum(models.Plan, description="The organization's subscription plan.")
 Plan = models.Plan
@@ -16,7 +16,6 @@ Plan = models.Plan
 
 @strawberry.type(description="The organization (tenant) the viewer belongs to.")
 class Organization(Node):
-    id: strawberry.ID
     slug: str
     name: str
     plan: Plan
@@ -26,7 +25,6 @@ class Organization(Node):
     @classmethod
     def from_row(cls, row: models.Organization) -> Organization:
         return cls(
-            id=strawberry.ID(to_global_id("Organization", row.id)),
             slug=row.slug,
             name=row.name,
             plan=row.plan,

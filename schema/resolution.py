@@ -15,6 +15,7 @@ from graphql import GraphQLObjectType, GraphQLResolveInfo
 from strawberry import Schema
 from strawberry.types.base import StrawberryObjectDefinition
 
+from schema.node import to_global_id
 from schema.prefetch import PREFETCHED, RELATIONS
 
 GraphQLResolver = Callable[..., Any]
@@ -37,6 +38,10 @@ def install(schema: Schema) -> None:
                 continue  # a private attribute, or a field that needs Strawberry's wrapper
             if field.base_resolver is None:
                 graphql_field.resolve = _attribute(field.python_name)
+            elif graphql_name == "id" and any(
+                interface.name == "Node" for interface in graphql_type.interfaces
+            ):
+                graphql_field.resolve = _global_id(type_name)
             elif graphql_name in relations and graphql_field.resolve is not None:
                 graphql_field.resolve = _prefetched_or(graphql_field.resolve)
 
@@ -44,6 +49,13 @@ def install(schema: Schema) -> None:
 def _attribute(name: str) -> GraphQLResolver:
     def resolve(source: Any, _info: GraphQLResolveInfo[Any]) -> Any:
         return getattr(source, name)
+
+    return resolve
+
+
+def _global_id(type_name: str) -> GraphQLResolver:
+    def resolve(source: Any, _info: GraphQLResolveInfo[Any]) -> Any:
+        return to_global_id(type_name, source.pk)
 
     return resolve
 

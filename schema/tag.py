@@ -12,14 +12,13 @@ from loaders.orderings import CONTENT_ORDERINGS
 from schema.context import Info
 from schema.edges import PageOfMany
 from schema.filters import ContentFilter, ContentOrder, content_where
-from schema.node import Node, to_global_id
+from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
 
 
 @strawberry.type(description="A label on contents; names are unique per organization, any case.")
 class Tag(Node):
-    id: strawberry.ID
     name: str
     created_at: datetime
     pk: strawberry.Private[UUID]
@@ -27,7 +26,6 @@ class Tag(Node):
     @classmethod
     def from_row(cls, row: models.Tag) -> Tag:
         return cls(
-            id=strawberry.ID(to_global_id("Tag", row.id)),
             name=row.name,
             created_at=row.created_at,
             pk=row.id,

@@ -21,7 +21,7 @@ from schema.filters import (
     UserStatus,
     content_where,
 )
-from schema.node import Node, to_global_id
+from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
 
@@ -52,7 +52,6 @@ class UserProfile:
 
 @strawberry.type(description="A member of the organization.")
 class User(Node):
-    id: strawberry.ID
     username: str
     full_name: str
     role: Role
@@ -65,7 +64,6 @@ class User(Node):
     @classmethod
     def from_row(cls, row: models.User) -> User:
         return cls(
-            id=strawberry.ID(to_global_id("User", row.id)),
             username=row.username,
             full_name=row.full_name,
             role=row.role,
