@@ -284,6 +284,7 @@ class GraphQLEndpoint:
                 context_value=context,
                 operation_name=graphql_request.operation_name,
             )
+            await db.finish()  # resolvers an error cut short may still have a batch running
             connection = await session.connection()
             statements = connection.info.get(STATEMENTS)
         current_request().executed(errors=bool(result.errors), statements=statements)
