@@ -14,6 +14,9 @@ from gql_server.settings import Settings
 from gql_server.tenancy import count_statements
 
 _embedded_servers: list[object] = []
+# Opening a connection to a database that does not answer (a host gone from the network) gives
+# up after this long: the request is answered 503 rather than left waiting.
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -41,7 +44,11 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # No ping before each checkout (a round trip per request): a connection found dead by
         # a statement invalidates the pool, and connections are renewed every half hour.
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "gql_server"}},
+        connect_args={
+            "server_settings": {"application_name": "gql_server"},
+            # asyncpg waits 60 s by default; a refused connection fails at once in any case.
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+        },
     )
     event.listen(engine.sync_engine, "before_cursor_execute", count_statements)
     return engine

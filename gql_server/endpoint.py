@@ -7,7 +7,7 @@ read-only or read-write transaction the operation needs, and report the SQL it c
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import orjson
@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gql_server import auth, limits, persisted
+from gql_server import auth, limits, persisted, unavailable
 from gql_server.graphiql import graphiql_html
 from gql_server.observability import count_rejection, current_request
 from gql_server.settings import Settings
@@ -176,6 +176,9 @@ class GraphQLEndpoint:
             response = error_response(401, str(error), ErrorCode.UNAUTHENTICATED)
         except limits.Refused as refused:
             response = refused_response(refused)
+        except unavailable.DatabaseUnavailable as error:
+            log.warning("database unavailable: %s", error)
+            response = unavailable.response()
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
@@ -261,13 +264,16 @@ class GraphQLEndpoint:
         current_request().tenant = claims.organization_id
         sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
         read_only = operation.operation is not OperationType.MUTATION
-        async with tenant_session(
+        open_session = partial(
+            tenant_session,
             sessionmaker,
             claims.organization_id,
             read_only=read_only,
             statement_timeout_ms=self.settings.statement_timeout_ms,
             viewer_id=claims.user_id,
-        ) as session:
+        )
+        # A database that cannot be reached answers 503 (a batch's whole request, too).
+        async with unavailable.reaching_database(open_session) as session:
             row = session.info[VIEWER]
             if row is None or row.status != UserStatus.ACTIVE.value:
                 raise auth.Unauthenticated("the user is not active in this organization")
@@ -285,6 +291,7 @@ class GraphQLEndpoint:
                 operation_name=graphql_request.operation_name,
             )
             await db.finish()  # resolvers an error cut short may still have a batch running
+            unavailable.raise_if_unavailable(result.errors)  # rolls the transaction back
             connection = await session.connection()
             statements = connection.info.get(STATEMENTS)
         current_request().executed(errors=bool(result.errors), statements=statements)
