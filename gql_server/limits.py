@@ -28,6 +28,7 @@ from graphql import (
     MaxIntrospectionDepthRule,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
+    specified_rules,
     validate,
 )
 from sqlalchemy import bindparam, text
@@ -216,12 +217,17 @@ class Limits:
         limits: QueryLimits,
     ) -> "int | Refused":
         measurement = Measurement()
+        # The specification's own rules run in the same pass: an invalid document is refused
+        # before any transaction opens, and the verdict is memoized with the rest.
         rules: tuple[type[ASTValidationRule], ...] = (
+            *specified_rules,
             limits_rule(limits, operation, variables, measurement),
             MaxIntrospectionDepthRule,
             *self.introspection_rules,
         )
-        errors = validate(schema._schema, document, rules)
+        errors = validate(
+            schema._schema, document, rules, hide_suggestions=self.settings.is_production
+        )
         if errors:
             return Refused(200, [_formatted(error) for error in errors])
         return measurement.shape.cost if measurement.shape else 0

@@ -244,6 +244,16 @@ async def test_a_hundred_by_a_hundred_is_priced_as_what_it_returns_and_runs_no_s
     assert "extensions" not in response.body  # no sqlStatements: nothing ran
 
 
+async def test_a_document_that_does_not_match_the_schema_runs_no_sql(
+    client: httpx.AsyncClient, app: Starlette, tenant: Tenant
+) -> None:
+    with statements_of(app.state.engine) as statements:
+        response = await gql(client, "{ viewer { password } }", token=tenant.token)
+    assert response.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "password" in response.body["errors"][0]["message"]
+    assert statements == []
+
+
 async def test_cost_follows_fragments(client: httpx.AsyncClient, tenant: Tenant) -> None:
     inline = "{ contents(first: 100) { edges { node { ... on Content { comments(first: 100) { edges { node { body } } } } } } } }"  # noqa: E501
     named = (
