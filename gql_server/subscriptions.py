@@ -36,7 +36,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UnsetType
 
 from gql_server import auth
-from gql_server.endpoint import parse_document
+from gql_server.graphql_request import parse_document
 from gql_server.metrics import EVENTS_DELIVERED
 from gql_server.settings import Settings
 from gql_server.subscriber import Connection, DatabaseUnavailable
