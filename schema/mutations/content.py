@@ -201,6 +201,11 @@ async def _set_status(
     info: Info, global_id: strawberry.ID, status: models.ContentStatus
 ) -> models.Content:
     content = await content_for_write(info, require_id(global_id, "Content"))
+    archiving_a_draft = content.status is models.ContentStatus.DRAFT and (
+        status is models.ContentStatus.ARCHIVED
+    )
+    if archiving_a_draft:  # archived means "was published, now retired"
+        raise fail("input.id", "a draft cannot be archived: publish it first, or delete it")
     if content.status is not status:
         content.status = status
         if status is models.ContentStatus.PUBLISHED and content.published_at is None:
