@@ -17,12 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
+from loaders import INCLUDE_DELETED
 from models import APP_ROLE, Audited, SoftDeleted, TenantScoped
 
 TENANT_ID = "tenant_id"
 READ_CRITERIA = "read_criteria"
-# Execution option: `session.execute(stmt, execution_options={INCLUDE_DELETED: True})`.
-INCLUDE_DELETED = "include_deleted"
 
 # One round trip sets up the whole transaction; the role switch comes last so the settings
 # before it are made with the login role's rights.

@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy.orm import InstrumentedAttribute
 
 from loaders.aggregates import RatingByViewer, RatingSummary, RatingSummaryByContent
-from loaders.edges import ByKey, CountRelated, Related
+from loaders.edges import INCLUDE_DELETED, ByKey, CountRelated, Related
 from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root, root_page
 from loaders.relations import Edge, edge
 from loaders.session import RequestDB
@@ -71,6 +71,7 @@ class Loaders:
 
 
 __all__ = [
+    "INCLUDE_DELETED",
     "Edge",
     "Loaders",
     "Ordering",

@@ -55,6 +55,3 @@ class RequestDB:
         self, statement: Executable, params: dict[str, Any] | None = None, **options: Any
     ) -> list[Any]:
         return list((await self.execute(statement, params, **options)).all())
-
-    async def scalars(self, statement: Executable, **options: Any) -> list[Any]:
-        return list((await self.execute(statement, **options)).scalars().all())

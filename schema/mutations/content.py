@@ -7,6 +7,7 @@ import strawberry
 from sqlalchemy import select
 
 import models
+from loaders import INCLUDE_DELETED
 from schema.content import Content
 from schema.context import Info, Viewer
 from schema.events import ContentChange, content_changed
@@ -45,7 +46,7 @@ async def content_for_write(
     statement = (
         select(models.Content).where(models.Content.id == pk).with_for_update(key_share=True)
     )
-    options = {"include_deleted": True} if include_deleted else {}
+    options = {INCLUDE_DELETED: True} if include_deleted else {}
     row = (await session.execute(statement, execution_options=options)).scalar_one_or_none()
     if row is None:
         raise not_found(path, "content")

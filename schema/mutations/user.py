@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from strawberry.scalars import JSON
 
 import models
+from loaders import INCLUDE_DELETED
 from models.user import FULL_NAME_MAX, USERNAME_PATTERN
 from schema.context import Info
 from schema.filters import Role, UserStatus
@@ -199,7 +200,7 @@ async def _refuse_taken(info: Info, *, email: str, username: str) -> None:
     )
     # Deleted users keep their email and username: the constraints count them too.
     result = await info.context.db.session.execute(
-        statement, execution_options={"include_deleted": True}
+        statement, execution_options={INCLUDE_DELETED: True}
     )
     taken = result.all()
     checks = Checks()
