@@ -10,15 +10,16 @@ from contextlib import AbstractContextManager, AsyncExitStack, suppress
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.interfaces import ORMOption
 from starlette.websockets import WebSocket, WebSocketState
 
-from gql_server import auth
-from gql_server.events import CONNECTION_ERRORS, EventHub
+from gql_server import auth, unavailable
+from gql_server.events import EventHub
 from gql_server.fanout import Subscription
 from gql_server.settings import Settings
 from gql_server.tenancy import READ_CRITERIA, VIEWER, tenant_session
+from gql_server.unavailable import DatabaseUnavailable
 from loaders import Loaders, RequestDB
 from models import Role, UserStatus
 from schema.context import Context, PageLimits, Viewer
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLOSE_TOO_SLOW = 4413
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached right now."""
 
 
 class EventScope:
@@ -104,19 +101,14 @@ class Connection:
             return None
 
     async def _reaching_database(self, work: Callable[[], Awaitable[T]]) -> T:
-        for attempt in (1, 2):
-            try:
-                return await work()
-            except DBAPIError as error:
-                if not error.connection_invalidated:
-                    raise
-                if attempt == 2:
-                    raise DatabaseUnavailable(str(error.orig)) from error
-                # A pooled connection from before a database restart; the pool is renewed now.
-                log.info("retrying on a fresh connection (%s)", error.orig)
-            except CONNECTION_ERRORS as error:
+        """`work()` with the endpoint's rules: once more on a connection that did not survive a
+        database restart, and DatabaseUnavailable when the database cannot be reached."""
+        try:
+            return await unavailable.once_more_if_stale(work)
+        except (SQLAlchemyError, OSError) as error:
+            if unavailable.is_unavailable(error):
                 raise DatabaseUnavailable(str(error)) from error
-        raise AssertionError("unreachable")
+            raise
 
     async def _open_event(self) -> EventScope:
         viewer = self.viewer

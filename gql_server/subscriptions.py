@@ -39,7 +39,8 @@ from gql_server import auth
 from gql_server.graphql_request import parse_document
 from gql_server.metrics import EVENTS_DELIVERED
 from gql_server.settings import Settings
-from gql_server.subscriber import Connection, DatabaseUnavailable
+from gql_server.subscriber import Connection
+from gql_server.unavailable import DatabaseUnavailable
 from schema import schema
 from schema.context import PageLimits
 
