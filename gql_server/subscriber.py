@@ -39,6 +39,8 @@ class EventScope:
         self._resources = resources
 
     async def close(self) -> None:
+        # As for a request: a loader batch an error cut short finishes before the session goes.
+        await self.context.db.finish()
         await self._resources.aclose()
 
 
