@@ -97,6 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=request_log.logging_config(settings),  # applied in every worker
             access_log=False,  # ours (gql_server.access) says more
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+            timeout_keep_alive=settings.keepalive_seconds,
             loop="uvloop",
             http="httptools",
             lifespan="on",

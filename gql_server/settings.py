@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    # Idle HTTP connections are kept this long. Longer than clients' and proxies' own idle
+    # timeouts (httpx 5 s, load balancers 60 s), so they close first: a server that closes first
+    # races a request already on its way and the client sees the connection drop.
+    keepalive_seconds: int = Field(default=75, ge=1)
 
     introspection: bool | None = None
     sql_statements_in_response: bool | None = None
