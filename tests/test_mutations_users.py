@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import models
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
-from schema.mutations.user import AVATAR_URL_MAX, BIO_MAX
+from schema.mutations.checks import URL_MAX
+from schema.mutations.user import BIO_MAX
 from schema.node import from_global_id, to_global_id
 from tests.api import gql, token_for
 from tests.factories import count_rows, make_org, make_profile, make_user
@@ -280,7 +281,7 @@ async def test_update_profile_reports_every_invalid_field(
     ]
     for bad in (
         {"avatarUrl": "https://"},
-        {"avatarUrl": "https://" + "a" * AVATAR_URL_MAX},
+        {"avatarUrl": "https://" + "a" * URL_MAX},
         {"preferences": {"k": ["a\x00b"]}},
         {"preferences": {"n": 1e300}},  # jsonb would hand it back as a 301-digit integer
         {"preferences": None},

@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,7 +18,8 @@ from loaders import Loaders, RequestDB
 from models import Role
 from schema.context import Context, PageLimits, Viewer
 from schema.events import CHANNEL, ContentChange, Event, EventKind, Topic, publish
-from schema.mutations.core import atomic, fail
+from schema.mutations.run import run_mutation
+from schema.mutations.user_errors import UserError, fail
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -30,6 +32,13 @@ async def fanout(engine: AsyncEngine) -> AsyncIterator[Fanout]:
     assert listener.listening
     yield fanout
     await listener.stop()
+
+
+@dataclass
+class Outcome:
+    """A mutation's payload: its user errors."""
+
+    user_errors: list[UserError] = field(default_factory=list)
 
 
 def content_event(org: uuid.UUID, content_id: uuid.UUID, change: ContentChange) -> Event:
@@ -66,15 +75,16 @@ async def test_a_mutation_rolled_back_by_its_savepoint_announces_nothing(
         async with tenant_session(sessionmaker, org) as session:
             info = info_for(session, org)
 
-            async def announce_then_fail() -> None:
+            async def announce_then_fail() -> Outcome:
                 await publish(info, refused)
                 raise fail("input.id", "refused after the announcement")
 
-            async def announce() -> None:
+            async def announce() -> Outcome:
                 await publish(info, applied)
+                return Outcome()
 
-            assert await atomic(info, announce_then_fail) != []
-            assert await atomic(info, announce) is None
+            assert await run_mutation(info, Outcome, announce_then_fail) != Outcome()
+            assert await run_mutation(info, Outcome, announce) == Outcome()
         assert await next_event(events) == applied
         assert await nothing_more(events)
 

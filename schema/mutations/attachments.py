@@ -5,28 +5,20 @@ describe is stored elsewhere.
 """
 
 import re
-from urllib.parse import urlsplit
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import delete
 
 import models
 from models.attachment import FILENAME_MAX, MAX_SIZE_BYTES
 from schema.content import Attachment, Content
 from schema.context import Info
-from schema.mutations.content import content_for_write, require_id
-from schema.mutations.core import (
-    Checks,
-    ConstraintErrors,
-    UserError,
-    UserErrorCode,
-    atomic,
-    not_found,
-    parse_id,
-)
+from schema.mutations.checks import Checks, parsed_id
 from schema.mutations.links import touch_content
+from schema.mutations.rows import content_for_write, find
+from schema.mutations.run import ConstraintErrors, mutation
+from schema.mutations.user_errors import UserError, UserErrorCode
 
-URL_MAX = 2048
 MIME_TYPE_PATTERN = re.compile(r"[a-z]+/[a-z0-9.+-]+")
 # Whole families by their top-level type, and single application/* types.
 MIME_FAMILIES = frozenset({"audio", "image", "text", "video"})
@@ -125,82 +117,52 @@ def check_mime_type(checks: Checks, mime_type: str) -> None:
     )
 
 
-def check_url(checks: Checks, url: str) -> None:
-    checks.require(len(url) <= URL_MAX, "input.url", f"must be at most {URL_MAX} characters long")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    checks.require(
-        parts is not None
-        and parts.scheme in {"http", "https"}
-        and bool(host)
-        and not re.search(r"[\s\x00-\x1f\x7f]", url),
-        "input.url",
-        "must be an http or https URL with a host",
-    )
-
-
-async def _add(info: Info, data: AddAttachmentInput) -> tuple[models.Attachment, models.Content]:
+async def _add(info: Info, input: AddAttachmentInput) -> AddAttachmentPayload:
     checks = Checks()
-    content_pk = parse_id(checks, data.content_id, "Content", "input.contentId")
-    mime_type = data.mime_type.strip().lower()
-    check_filename(checks, data.filename)
+    content_pk = checks.id(input.content_id, "Content", "input.contentId")
+    mime_type = input.mime_type.strip().lower()
+    check_filename(checks, input.filename)
     check_mime_type(checks, mime_type)
     checks.require(
-        0 < data.size_bytes <= MAX_SIZE_BYTES,
+        0 < input.size_bytes <= MAX_SIZE_BYTES,
         "input.sizeBytes",
         f"must be between 1 and {MAX_SIZE_BYTES} bytes",
     )
-    check_url(checks, data.url)
+    checks.url(input.url, "input.url")
     checks.raise_if_any()
-    assert content_pk is not None
     content = await content_for_write(info, content_pk, path="input.contentId")
     attachment = models.Attachment(
         content_id=content.id,
-        filename=data.filename.strip(),
+        filename=input.filename.strip(),
         mime_type=mime_type,
-        size_bytes=data.size_bytes,
-        url=data.url,
+        size_bytes=input.size_bytes,
+        url=input.url,
     )
-    info.context.db.session.add(attachment)
+    info.context.db.add(attachment)
     await touch_content(info, content)  # its flush inserts the attachment too
-    return attachment, content
+    return AddAttachmentPayload(
+        attachment=Attachment.from_row(attachment), content=Content.from_row(content)
+    )
 
 
-async def _remove(info: Info, data: RemoveAttachmentInput) -> models.Content:
-    pk = require_id(data.id, "Attachment")
-    session = info.context.db.session
+async def _remove(info: Info, input: RemoveAttachmentInput) -> RemoveAttachmentPayload:
+    pk = parsed_id(input.id, "Attachment")
     # The read policy applies: attachments of contents the viewer may not see are not found.
-    attachment = await session.scalar(select(models.Attachment).where(models.Attachment.id == pk))
-    if attachment is None:
-        raise not_found("input.id", "attachment")
+    attachment = await find(info, models.Attachment, pk, "input.id")
     content = await content_for_write(info, attachment.content_id)
-    await session.delete(attachment)
+    await info.context.db.execute(
+        delete(models.Attachment).where(models.Attachment.id == attachment.id),
+        synchronize_session=False,
+    )
     await touch_content(info, content)
-    return content
+    return RemoveAttachmentPayload(
+        removed_attachment_id=input.id, content=Content.from_row(content)
+    )
 
 
 @strawberry.type
 class AttachmentMutations:
-    @strawberry.mutation(description="Attach a file (stored elsewhere, at `url`) to a content.")
-    async def add_attachment(self, info: Info, input: AddAttachmentInput) -> AddAttachmentPayload:
-        result = await atomic(info, lambda: _add(info, input), KNOWN)
-        if isinstance(result, list):
-            return AddAttachmentPayload(user_errors=result)
-        attachment, content = result
-        return AddAttachmentPayload(
-            attachment=Attachment.from_row(attachment), content=Content.from_row(content)
-        )
-
-    @strawberry.mutation(description="Remove an attachment for good.")
-    async def remove_attachment(
-        self, info: Info, input: RemoveAttachmentInput
-    ) -> RemoveAttachmentPayload:
-        result = await atomic(info, lambda: _remove(info, input))
-        if isinstance(result, list):
-            return RemoveAttachmentPayload(user_errors=result)
-        return RemoveAttachmentPayload(
-            removed_attachment_id=input.id, content=Content.from_row(result)
-        )
+    add_attachment = mutation(
+        _add, KNOWN, description="Attach a file (stored elsewhere, at `url`) to a content."
+    )
+    remove_attachment = mutation(_remove, description="Remove an attachment for good.")

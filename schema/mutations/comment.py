@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import strawberry
-from sqlalchemy import select
 
 import models
 from models.comment import BODY_MAX
@@ -17,17 +16,10 @@ from schema.comment import Comment
 from schema.content import Content
 from schema.context import Info
 from schema.events import comment_added
-from schema.mutations.core import (
-    Checks,
-    ConstraintErrors,
-    UserError,
-    UserErrorCode,
-    atomic,
-    fail,
-    forbidden,
-    not_found,
-    parse_id,
-)
+from schema.mutations.checks import Checks, parsed_id
+from schema.mutations.rows import Lock, find
+from schema.mutations.run import ConstraintErrors, mutation
+from schema.mutations.user_errors import UserError, UserErrorCode, fail, forbidden
 from schema.policy import Action, may
 
 SAME_CONTENT = "must be a comment on the same content"
@@ -107,109 +99,76 @@ def _check_body(checks: Checks, body: str) -> None:
         checks.require(len(body) <= BODY_MAX, path, f"must be at most {BODY_MAX} characters long")
 
 
-async def _content_to_comment(info: Info, pk: UUID) -> models.Content:
-    """The content, if the viewer sees it and may comment on it in its current status.
-
-    Locked FOR SHARE: it cannot be unpublished or deleted before this transaction ends.
-    """
-    statement = select(models.Content).where(models.Content.id == pk).with_for_update(read=True)
-    content = await info.context.db.session.scalar(statement)
-    if content is None:
-        raise not_found("input.contentId", "content")
-    viewer = info.context.viewer
-    if content.status is not models.ContentStatus.PUBLISHED and not may(
-        viewer, Action.EDIT_CONTENT, content.author_id
-    ):
-        raise forbidden("only published contents take comments")
-    return content
-
-
 async def _comment_for_write(info: Info, pk: UUID, action: Action) -> models.Comment:
-    statement = select(models.Comment).where(models.Comment.id == pk).with_for_update()
-    comment = await info.context.db.session.scalar(statement)
-    if comment is None:
-        raise not_found("input.id", "comment")
+    comment = await find(info, models.Comment, pk, "input.id", lock=Lock.UPDATE)
     if not may(info.context.viewer, action, comment.author_id):
         raise forbidden("only the author or an admin may change this comment")
     return comment
 
 
-async def _add(info: Info, data: AddCommentInput) -> models.Comment:
+async def _add(info: Info, input: AddCommentInput) -> AddCommentPayload:
     viewer = info.context.viewer
     checks = Checks()
-    content_pk = parse_id(checks, data.content_id, "Content", "input.contentId")
-    parent_pk = parse_id(checks, data.parent_id, "Comment", "input.parentId")
-    _check_body(checks, data.body)
+    content_pk = checks.id(input.content_id, "Content", "input.contentId")
+    parent_pk = (
+        None if input.parent_id is None else checks.id(input.parent_id, "Comment", "input.parentId")
+    )
+    _check_body(checks, input.body)
     checks.raise_if_any()
-    assert content_pk is not None
     if not may(viewer, Action.COMMENT):
         raise forbidden("you may not comment")
-    content = await _content_to_comment(info, content_pk)
-    session = info.context.db.session
+    # FOR SHARE: the content cannot be unpublished or deleted before this transaction ends.
+    content = await find(info, models.Content, content_pk, "input.contentId", lock=Lock.SHARE)
+    if content.status is not models.ContentStatus.PUBLISHED and not may(
+        viewer, Action.EDIT_CONTENT, content.author_id
+    ):
+        raise forbidden("only published contents take comments")
     if parent_pk is not None:
-        parent = await session.scalar(select(models.Comment).where(models.Comment.id == parent_pk))
-        if parent is None:
-            raise not_found("input.parentId", "comment")
+        parent = await find(info, models.Comment, parent_pk, "input.parentId")
         if parent.content_id != content.id:
             raise fail("input.parentId", SAME_CONTENT)
     comment = models.Comment(
-        content_id=content.id, author_id=viewer.id, parent_id=parent_pk, body=data.body
+        content_id=content.id, author_id=viewer.id, parent_id=parent_pk, body=input.body
     )
-    session.add(comment)
-    await session.flush()
+    info.context.db.add(comment)
+    await info.context.db.flush()
     await comment_added(info, comment)
-    return comment
+    return AddCommentPayload(comment=Comment.from_row(comment))
 
 
-async def _edit(info: Info, data: EditCommentInput) -> models.Comment:
+async def _edit(info: Info, input: EditCommentInput) -> EditCommentPayload:
     checks = Checks()
-    pk = parse_id(checks, data.id, "Comment", "input.id")
-    _check_body(checks, data.body)
+    pk = checks.id(input.id, "Comment", "input.id")
+    _check_body(checks, input.body)
     checks.raise_if_any()
-    assert pk is not None
     comment = await _comment_for_write(info, pk, Action.EDIT_COMMENT)
-    comment.body = data.body
-    await info.context.db.session.flush()
-    return comment
+    comment.body = input.body
+    await info.context.db.flush()
+    return EditCommentPayload(comment=Comment.from_row(comment))
 
 
-async def _delete(info: Info, data: DeleteCommentInput) -> models.Comment:
-    checks = Checks()
-    pk = parse_id(checks, data.id, "Comment", "input.id")
-    checks.raise_if_any()
-    assert pk is not None
-    comment = await _comment_for_write(info, pk, Action.DELETE_COMMENT)
+async def _delete(info: Info, input: DeleteCommentInput) -> DeleteCommentPayload:
+    comment = await _comment_for_write(info, parsed_id(input.id, "Comment"), Action.DELETE_COMMENT)
     comment.deleted_at = datetime.now(UTC)
     comment.deleted_by = info.context.viewer.id
-    await info.context.db.session.flush()
-    return comment
+    await info.context.db.flush()
+    return DeleteCommentPayload(deleted_comment_id=input.id, content_id=comment.content_id)
 
 
 @strawberry.type
 class CommentMutations:
-    @strawberry.mutation(
+    add_comment = mutation(
+        _add,
+        KNOWN,
         description="Comment on a content, or reply to a comment with `parentId`. Students"
-        " comment on published contents only."
+        " comment on published contents only.",
     )
-    async def add_comment(self, info: Info, input: AddCommentInput) -> AddCommentPayload:
-        result = await atomic(info, lambda: _add(info, input), KNOWN)
-        if isinstance(result, list):
-            return AddCommentPayload(user_errors=result)
-        return AddCommentPayload(comment=Comment.from_row(result))
-
-    @strawberry.mutation(description="Change the body of a comment (its author, or an admin).")
-    async def edit_comment(self, info: Info, input: EditCommentInput) -> EditCommentPayload:
-        result = await atomic(info, lambda: _edit(info, input), KNOWN)
-        if isinstance(result, list):
-            return EditCommentPayload(user_errors=result)
-        return EditCommentPayload(comment=Comment.from_row(result))
-
-    @strawberry.mutation(
+    edit_comment = mutation(
+        _edit, KNOWN, description="Change the body of a comment (its author, or an admin)."
+    )
+    delete_comment = mutation(
+        _delete,
+        KNOWN,
         description="Delete a comment (its author, or an admin). One with replies stays in its"
-        " thread as a tombstone."
+        " thread as a tombstone.",
     )
-    async def delete_comment(self, info: Info, input: DeleteCommentInput) -> DeleteCommentPayload:
-        result = await atomic(info, lambda: _delete(info, input), KNOWN)
-        if isinstance(result, list):
-            return DeleteCommentPayload(user_errors=result)
-        return DeleteCommentPayload(deleted_comment_id=input.id, content_id=result.content_id)

@@ -1,28 +1,18 @@
 """Content mutations: create, update (optimistic concurrency), publish, archive, delete, restore."""
 
 from datetime import UTC, datetime
-from uuid import UUID
 
 import strawberry
-from sqlalchemy import select
 
 import models
-from loaders import INCLUDE_DELETED
 from schema.content import Content
-from schema.context import Info, Viewer
+from schema.context import Info
 from schema.events import ContentChange, content_changed
 from schema.filters import Difficulty
-from schema.mutations.core import (
-    Checks,
-    ConstraintErrors,
-    UserError,
-    UserErrorCode,
-    atomic,
-    fail,
-    forbidden,
-    not_found,
-    parse_id,
-)
+from schema.mutations.checks import Checks, given, parsed_id
+from schema.mutations.rows import content_for_write
+from schema.mutations.run import ConstraintErrors, mutation
+from schema.mutations.user_errors import UserError, UserErrorCode, fail, forbidden
 from schema.policy import Action, may
 
 KNOWN: ConstraintErrors = {
@@ -34,33 +24,6 @@ def check_text(checks: Checks, *, title: str | None, summary: str | None, body: 
     checks.length(title, "input.title", high=models.content.TITLE_MAX)
     checks.length(summary, "input.summary", low=0, high=models.content.SUMMARY_MAX)
     checks.length(body, "input.body", high=models.content.BODY_MAX)
-
-
-async def content_for_write(
-    info: Info, pk: UUID, *, path: str = "input.id", include_deleted: bool = False
-) -> models.Content:
-    """The content, locked for this transaction, if the viewer may see it and edit it."""
-    session = info.context.db.session
-    # FOR NO KEY UPDATE: rows that reference the content (comments, ratings, tags) can still
-    # be inserted meanwhile; only other writers of the content itself wait.
-    statement = (
-        select(models.Content).where(models.Content.id == pk).with_for_update(key_share=True)
-    )
-    options = {INCLUDE_DELETED: True} if include_deleted else {}
-    row = (await session.execute(statement, execution_options=options)).scalar_one_or_none()
-    if row is None:
-        raise not_found(path, "content")
-    if not may(info.context.viewer, Action.EDIT_CONTENT, row.author_id):
-        raise forbidden("only the author or an admin may change this content")
-    return row
-
-
-def require_id(global_id: strawberry.ID, type_name: str, path: str = "input.id") -> UUID:
-    checks = Checks()
-    pk = parse_id(checks, global_id, type_name, path)
-    checks.raise_if_any()
-    assert pk is not None
-    return pk
 
 
 @strawberry.type
@@ -139,69 +102,63 @@ class RestoreContentInput:
     id: strawberry.ID
 
 
-def _given(value: object) -> bool:
-    return value is not strawberry.UNSET
-
-
-async def _create(info: Info, data: CreateContentInput) -> models.Content:
-    viewer: Viewer = info.context.viewer
+async def _create(info: Info, input: CreateContentInput) -> CreateContentPayload:
+    viewer = info.context.viewer
     if not may(viewer, Action.CREATE_CONTENT):
         raise forbidden("only instructors and admins create contents")
     checks = Checks()
-    check_text(checks, title=data.title, summary=data.summary, body=data.body)
+    check_text(checks, title=input.title, summary=input.summary, body=input.body)
     checks.raise_if_any()
     content = models.Content(
         author_id=viewer.id,
-        title=data.title,
-        summary=data.summary,
-        body=data.body,
-        difficulty=models.Difficulty(data.difficulty.value),
+        title=input.title,
+        summary=input.summary,
+        body=input.body,
+        difficulty=models.Difficulty(input.difficulty.value),
         status=models.ContentStatus.DRAFT,
     )
-    session = info.context.db.session
-    session.add(content)
-    await session.flush()
-    return content
+    info.context.db.add(content)
+    await info.context.db.flush()
+    return CreateContentPayload(content=Content.from_row(content))
 
 
-async def _update(info: Info, data: UpdateContentInput) -> models.Content:
-    pk = require_id(data.id, "Content")
+async def _update(info: Info, input: UpdateContentInput) -> UpdateContentPayload:
+    pk = parsed_id(input.id, "Content")
     checks = Checks()
     for name in ("title", "body", "difficulty"):
-        checks.require(getattr(data, name) is not None, f"input.{name}", "must not be null")
+        checks.require(getattr(input, name) is not None, f"input.{name}", "must not be null")
     check_text(
         checks,
-        title=data.title if _given(data.title) else None,
-        summary=data.summary if _given(data.summary) else None,
-        body=data.body if _given(data.body) else None,
+        title=input.title if given(input.title) else None,
+        summary=input.summary if given(input.summary) else None,
+        body=input.body if given(input.body) else None,
     )
     checks.raise_if_any()
     content = await content_for_write(info, pk)
-    if content.version != data.expected_version:
+    if content.version != input.expected_version:
         raise fail(
             "input.expectedVersion",
             f"the content is at version {content.version}; reload it and apply your change again",
             UserErrorCode.VERSION_MISMATCH,
         )
-    if _given(data.title):
-        content.title = str(data.title)
-    if _given(data.summary):
-        content.summary = data.summary
-    if _given(data.body):
-        content.body = str(data.body)
-    if _given(data.difficulty) and data.difficulty is not None:
-        content.difficulty = models.Difficulty(data.difficulty.value)
-    changed = info.context.db.session.is_modified(content)  # an update to the same values is none
-    await info.context.db.session.flush()
-    if changed:
+    if given(input.title):
+        content.title = str(input.title)
+    if given(input.summary):
+        content.summary = input.summary
+    if given(input.body):
+        content.body = str(input.body)
+    if given(input.difficulty) and input.difficulty is not None:
+        content.difficulty = models.Difficulty(input.difficulty.value)
+    await info.context.db.flush()
+    if content.version != input.expected_version:  # an update to the same values is none
         await content_changed(info, content, ContentChange.UPDATED)
-    return content
+    return UpdateContentPayload(content=Content.from_row(content))
 
 
 async def _set_status(
     info: Info, global_id: strawberry.ID, status: models.ContentStatus
 ) -> models.Content:
-    content = await content_for_write(info, require_id(global_id, "Content"))
+    content = await content_for_write(info, parsed_id(global_id, "Content"))
     archiving_a_draft = content.status is models.ContentStatus.DRAFT and (
         status is models.ContentStatus.ARCHIVED
     )
@@ -211,83 +168,51 @@ async def _set_status(
         content.status = status
         if status is models.ContentStatus.PUBLISHED and content.published_at is None:
             content.published_at = datetime.now(UTC)
-        await info.context.db.session.flush()
+        await info.context.db.flush()
         await content_changed(info, content, ContentChange(status.value))
     return content
 
 
-async def _delete(info: Info, global_id: strawberry.ID) -> models.Content:
-    content = await content_for_write(info, require_id(global_id, "Content"))
+async def _publish(info: Info, input: PublishContentInput) -> PublishContentPayload:
+    content = await _set_status(info, input.id, models.ContentStatus.PUBLISHED)
+    return PublishContentPayload(content=Content.from_row(content))
+
+
+async def _archive(info: Info, input: ArchiveContentInput) -> ArchiveContentPayload:
+    content = await _set_status(info, input.id, models.ContentStatus.ARCHIVED)
+    return ArchiveContentPayload(content=Content.from_row(content))
+
+
+async def _delete(info: Info, input: DeleteContentInput) -> DeleteContentPayload:
+    content = await content_for_write(info, parsed_id(input.id, "Content"))
     content.deleted_at = datetime.now(UTC)
     content.deleted_by = info.context.viewer.id
-    await info.context.db.session.flush()
+    await info.context.db.flush()
     await content_changed(info, content, ContentChange.DELETED)
-    return content
+    return DeleteContentPayload(deleted_content_id=input.id)
 
 
-async def _restore(info: Info, global_id: strawberry.ID) -> models.Content:
-    content = await content_for_write(info, require_id(global_id, "Content"), include_deleted=True)
-    if content.deleted_at is None:
-        return content
-    content.deleted_at = None
-    content.deleted_by = None
-    await info.context.db.session.flush()
-    await content_changed(info, content, ContentChange.RESTORED)
-    return content
+async def _restore(info: Info, input: RestoreContentInput) -> RestoreContentPayload:
+    content = await content_for_write(info, parsed_id(input.id, "Content"), include_deleted=True)
+    if content.deleted_at is not None:
+        content.deleted_at = None
+        content.deleted_by = None
+        await info.context.db.flush()
+        await content_changed(info, content, ContentChange.RESTORED)
+    return RestoreContentPayload(content=Content.from_row(content))
 
 
 @strawberry.type
 class ContentMutations:
-    @strawberry.mutation(description="Write a new content; it starts as a DRAFT.")
-    async def create_content(self, info: Info, input: CreateContentInput) -> CreateContentPayload:
-        result = await atomic(info, lambda: _create(info, input), KNOWN)
-        if isinstance(result, list):
-            return CreateContentPayload(user_errors=result)
-        return CreateContentPayload(content=Content.from_row(result))
-
-    @strawberry.mutation(description="Change a content if it is still at `expectedVersion`.")
-    async def update_content(self, info: Info, input: UpdateContentInput) -> UpdateContentPayload:
-        result = await atomic(info, lambda: _update(info, input), KNOWN)
-        if isinstance(result, list):
-            return UpdateContentPayload(user_errors=result)
-        return UpdateContentPayload(content=Content.from_row(result))
-
-    @strawberry.mutation
-    async def publish_content(
-        self, info: Info, input: PublishContentInput
-    ) -> PublishContentPayload:
-        result = await atomic(
-            info, lambda: _set_status(info, input.id, models.ContentStatus.PUBLISHED)
-        )
-        if isinstance(result, list):
-            return PublishContentPayload(user_errors=result)
-        return PublishContentPayload(content=Content.from_row(result))
-
-    @strawberry.mutation
-    async def archive_content(
-        self, info: Info, input: ArchiveContentInput
-    ) -> ArchiveContentPayload:
-        result = await atomic(
-            info, lambda: _set_status(info, input.id, models.ContentStatus.ARCHIVED)
-        )
-        if isinstance(result, list):
-            return ArchiveContentPayload(user_errors=result)
-        return ArchiveContentPayload(content=Content.from_row(result))
-
-    @strawberry.mutation(
-        description="Hide a content (soft delete); `restoreContent` brings it back."
+    create_content = mutation(
+        _create, KNOWN, description="Write a new content; it starts as a DRAFT."
     )
-    async def delete_content(self, info: Info, input: DeleteContentInput) -> DeleteContentPayload:
-        result = await atomic(info, lambda: _delete(info, input.id))
-        if isinstance(result, list):
-            return DeleteContentPayload(user_errors=result)
-        return DeleteContentPayload(deleted_content_id=input.id)
-
-    @strawberry.mutation
-    async def restore_content(
-        self, info: Info, input: RestoreContentInput
-    ) -> RestoreContentPayload:
-        result = await atomic(info, lambda: _restore(info, input.id))
-        if isinstance(result, list):
-            return RestoreContentPayload(user_errors=result)
-        return RestoreContentPayload(content=Content.from_row(result))
+    update_content = mutation(
+        _update, KNOWN, description="Change a content if it is still at `expectedVersion`."
+    )
+    publish_content = mutation(_publish)
+    archive_content = mutation(_archive)
+    delete_content = mutation(
+        _delete, description="Hide a content (soft delete); `restoreContent` brings it back."
+    )
+    restore_content = mutation(_restore)

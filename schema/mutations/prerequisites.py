@@ -17,17 +17,11 @@ from sqlalchemy.dialects.postgresql import insert
 import models
 from schema.content import Content
 from schema.context import Info
-from schema.mutations.content import content_for_write
-from schema.mutations.core import (
-    Checks,
-    ConstraintErrors,
-    UserError,
-    UserErrorCode,
-    atomic,
-    fail,
-    parse_id,
-)
-from schema.mutations.links import touch_content, visible_content
+from schema.mutations.checks import Checks
+from schema.mutations.links import touch_content
+from schema.mutations.rows import content_for_write, find
+from schema.mutations.run import ConstraintErrors, mutation
+from schema.mutations.user_errors import UserError, UserErrorCode, fail
 
 KNOWN: ConstraintErrors = {
     "ck_content_prerequisites_no_self_loop": (
@@ -95,22 +89,20 @@ Pair = tuple[models.Content, models.Content]
 
 def _parse(content_id: strawberry.ID, prerequisite_id: strawberry.ID) -> tuple[UUID, UUID]:
     checks = Checks()
-    content_pk = parse_id(checks, content_id, "Content", "input.contentId")
-    prerequisite_pk = parse_id(checks, prerequisite_id, "Content", "input.prerequisiteId")
+    content_pk = checks.id(content_id, "Content", "input.contentId")
+    prerequisite_pk = checks.id(prerequisite_id, "Content", "input.prerequisiteId")
     checks.require(
-        content_pk is None or content_pk != prerequisite_pk,
+        bool(checks.errors) or content_pk != prerequisite_pk,  # compared once both are ids
         "input.prerequisiteId",
         "a content cannot require itself",
     )
     checks.raise_if_any()
-    assert content_pk is not None
-    assert prerequisite_pk is not None
     return content_pk, prerequisite_pk
 
 
 async def _pair(info: Info, content_pk: UUID, prerequisite_pk: UUID) -> Pair:
     content = await content_for_write(info, content_pk, path="input.contentId")
-    prerequisite = await visible_content(info, prerequisite_pk, "input.prerequisiteId")
+    prerequisite = await find(info, models.Content, prerequisite_pk, "input.prerequisiteId")
     return content, prerequisite
 
 
@@ -137,24 +129,24 @@ def shortest_path(edges: list[tuple[UUID, UUID]], start: UUID, target: UUID) -> 
 
 async def _describe(info: Info, path: list[UUID]) -> str:
     # Titles of contents the viewer may not see stay hidden; the refusal itself says enough.
-    rows = await info.context.db.session.execute(
+    rows = await info.context.db.all(
         select(models.Content.id, models.Content.title).where(models.Content.id.in_(path))
     )
     titles = {pk: f'"{title}"' for pk, title in rows}
     return " -> ".join(titles.get(pk, "(a content you cannot see)") for pk in path)
 
 
-async def _add(info: Info, data: AddPrerequisiteInput) -> Pair:
-    pks = _parse(data.content_id, data.prerequisite_id)
-    session = info.context.db.session
+async def _add(info: Info, input: AddPrerequisiteInput) -> AddPrerequisitePayload:
+    pks = _parse(input.content_id, input.prerequisite_id)
+    db = info.context.db
     organization_id = info.context.viewer.organization_id
     # The graph lock comes before any row lock. Taken after `content_for_write`, it deadlocks:
     # A -> B holds A's row and waits for the graph; B -> A holds the graph, and its insert's
     # foreign key check waits for A's row (FOR UPDATE blocks FOR KEY SHARE).
-    await session.execute(_LOCK_GRAPH, {"organization_id": str(organization_id)})
+    await db.execute(_LOCK_GRAPH, {"organization_id": str(organization_id)})
     content, prerequisite = await _pair(info, *pks)
     # The new edge closes a cycle exactly when the prerequisite already requires the content.
-    edges = await session.execute(
+    edges = await db.all(
         _PATH_EDGES,
         {"organization_id": organization_id, "start": prerequisite.id, "target": content.id},
     )
@@ -166,7 +158,7 @@ async def _add(info: Info, data: AddPrerequisiteInput) -> Pair:
             f"would create a cycle: {cycle} (each requires the next)",
             UserErrorCode.INVALID,
         )
-    added = await session.execute(
+    added = await db.scalar(
         insert(_links)
         .values(
             organization_id=organization_id,
@@ -176,14 +168,16 @@ async def _add(info: Info, data: AddPrerequisiteInput) -> Pair:
         .on_conflict_do_nothing()
         .returning(_links.c.content_id)
     )
-    if added.first() is not None:
+    if added is not None:
         await touch_content(info, content)
-    return content, prerequisite
+    return AddPrerequisitePayload(
+        content=Content.from_row(content), prerequisite=Content.from_row(prerequisite)
+    )
 
 
-async def _remove(info: Info, data: RemovePrerequisiteInput) -> Pair:
-    content, prerequisite = await _pair(info, *_parse(data.content_id, data.prerequisite_id))
-    removed = await info.context.db.session.execute(
+async def _remove(info: Info, input: RemovePrerequisiteInput) -> RemovePrerequisitePayload:
+    content, prerequisite = await _pair(info, *_parse(input.content_id, input.prerequisite_id))
+    removed = await info.context.db.scalar(
         delete(_links)
         .where(
             _links.c.organization_id == info.context.viewer.organization_id,
@@ -192,41 +186,26 @@ async def _remove(info: Info, data: RemovePrerequisiteInput) -> Pair:
         )
         .returning(_links.c.content_id)
     )
-    if removed.first() is None:
+    if removed is None:
         raise fail(
             "input.prerequisiteId",
             "the content does not require this prerequisite",
             UserErrorCode.NOT_FOUND,
         )
     await touch_content(info, content)
-    return content, prerequisite
+    return RemovePrerequisitePayload(
+        content=Content.from_row(content), prerequisite=Content.from_row(prerequisite)
+    )
 
 
 @strawberry.type
 class PrerequisiteMutations:
-    @strawberry.mutation(
+    add_prerequisite = mutation(
+        _add,
+        KNOWN,
         description="Make `contentId` require `prerequisiteId`. Refused when it would close a"
-        " cycle; adding an edge that already exists changes nothing and is not an error."
+        " cycle; adding an edge that already exists changes nothing and is not an error.",
     )
-    async def add_prerequisite(
-        self, info: Info, input: AddPrerequisiteInput
-    ) -> AddPrerequisitePayload:
-        result = await atomic(info, lambda: _add(info, input), KNOWN)
-        if isinstance(result, list):
-            return AddPrerequisitePayload(user_errors=result)
-        content, prerequisite = result
-        return AddPrerequisitePayload(
-            content=Content.from_row(content), prerequisite=Content.from_row(prerequisite)
-        )
-
-    @strawberry.mutation(description="Stop `contentId` requiring `prerequisiteId`.")
-    async def remove_prerequisite(
-        self, info: Info, input: RemovePrerequisiteInput
-    ) -> RemovePrerequisitePayload:
-        result = await atomic(info, lambda: _remove(info, input), KNOWN)
-        if isinstance(result, list):
-            return RemovePrerequisitePayload(user_errors=result)
-        content, prerequisite = result
-        return RemovePrerequisitePayload(
-            content=Content.from_row(content), prerequisite=Content.from_row(prerequisite)
-        )
+    remove_prerequisite = mutation(
+        _remove, KNOWN, description="Stop `contentId` requiring `prerequisiteId`."
+    )

@@ -5,26 +5,17 @@ content, the table keeps one row with the last score written. Ratings do not cha
 content's `version` (they are not edits of it).
 """
 
-from uuid import UUID
-
 import strawberry
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
 
 import models
 from schema.content import Content, Rating
 from schema.context import Info
-from schema.mutations.core import (
-    Checks,
-    ConstraintErrors,
-    UserError,
-    UserErrorCode,
-    atomic,
-    fail,
-    forbidden,
-    not_found,
-    parse_id,
-)
+from schema.mutations.checks import Checks, parsed_id
+from schema.mutations.rows import Lock, find
+from schema.mutations.run import ConstraintErrors, mutation
+from schema.mutations.user_errors import UserError, UserErrorCode, fail, forbidden
 from schema.policy import Action, may
 
 SCORE_MIN, SCORE_MAX = 1, 5
@@ -67,37 +58,27 @@ class RemoveRatingInput:
     content_id: strawberry.ID
 
 
-async def _visible_content(info: Info, pk: UUID, *, lock: bool = False) -> models.Content:
-    statement = select(models.Content).where(models.Content.id == pk)
-    if lock:  # FOR SHARE: it stays published until this transaction ends
-        statement = statement.with_for_update(read=True)
-    content = await info.context.db.session.scalar(statement)
-    if content is None:
-        raise not_found("input.contentId", "content")
-    return content
-
-
-async def _rate(info: Info, data: RateContentInput) -> tuple[models.Rating, models.Content]:
+async def _rate(info: Info, input: RateContentInput) -> RateContentPayload:
     viewer = info.context.viewer
     checks = Checks()
-    pk = parse_id(checks, data.content_id, "Content", "input.contentId")
+    pk = checks.id(input.content_id, "Content", "input.contentId")
     checks.require(
-        SCORE_MIN <= data.score <= SCORE_MAX,
+        SCORE_MIN <= input.score <= SCORE_MAX,
         "input.score",
         f"must be between {SCORE_MIN} and {SCORE_MAX}",
     )
     checks.raise_if_any()
-    assert pk is not None
     if not may(viewer, Action.RATE):
         raise forbidden("you may not rate contents")
-    content = await _visible_content(info, pk, lock=True)
+    # FOR SHARE: it stays published until this transaction ends.
+    content = await find(info, models.Content, pk, "input.contentId", lock=Lock.SHARE)
     if content.status is not models.ContentStatus.PUBLISHED:
         raise forbidden("only published contents can be rated")
     statement = insert(models.Rating).values(
         organization_id=viewer.organization_id,
         content_id=content.id,
         user_id=viewer.id,
-        score=data.score,
+        score=input.score,
     )
     statement = statement.on_conflict_do_update(
         index_elements=[
@@ -107,47 +88,31 @@ async def _rate(info: Info, data: RateContentInput) -> tuple[models.Rating, mode
         ],
         set_={"score": statement.excluded.score, "updated_at": func.now()},
     )
-    result = await info.context.db.session.scalars(
-        statement.returning(models.Rating), execution_options={"populate_existing": True}
+    rating = await info.context.db.scalar(
+        statement.returning(models.Rating), populate_existing=True
     )
-    return result.one(), content
+    return RateContentPayload(rating=Rating.from_row(rating), content=Content.from_row(content))
 
 
-async def _remove(info: Info, data: RemoveRatingInput) -> models.Content:
+async def _remove(info: Info, input: RemoveRatingInput) -> RemoveRatingPayload:
     viewer = info.context.viewer
-    checks = Checks()
-    pk = parse_id(checks, data.content_id, "Content", "input.contentId")
-    checks.raise_if_any()
-    assert pk is not None
-    content = await _visible_content(info, pk)
+    pk = parsed_id(input.content_id, "Content", "input.contentId")
+    content = await find(info, models.Content, pk, "input.contentId")
     statement = (
         delete(models.Rating)
         .where(models.Rating.content_id == content.id, models.Rating.user_id == viewer.id)
         .returning(models.Rating.score)
     )
-    result = await info.context.db.session.execute(
-        statement, execution_options={"synchronize_session": False}
-    )
-    if result.first() is None:
+    if await info.context.db.scalar(statement, synchronize_session=False) is None:
         raise fail("input.contentId", "you have not rated this content", UserErrorCode.NOT_FOUND)
-    return content
+    return RemoveRatingPayload(content=Content.from_row(content))
 
 
 @strawberry.type
 class RatingMutations:
-    @strawberry.mutation(
-        description="Rate a published content 1-5; rating it again replaces your score."
+    rate_content = mutation(
+        _rate,
+        KNOWN,
+        description="Rate a published content 1-5; rating it again replaces your score.",
     )
-    async def rate_content(self, info: Info, input: RateContentInput) -> RateContentPayload:
-        result = await atomic(info, lambda: _rate(info, input), KNOWN)
-        if isinstance(result, list):
-            return RateContentPayload(user_errors=result)
-        rating, content = result
-        return RateContentPayload(rating=Rating.from_row(rating), content=Content.from_row(content))
-
-    @strawberry.mutation(description="Take back your rating of a content.")
-    async def remove_rating(self, info: Info, input: RemoveRatingInput) -> RemoveRatingPayload:
-        result = await atomic(info, lambda: _remove(info, input), KNOWN)
-        if isinstance(result, list):
-            return RemoveRatingPayload(user_errors=result)
-        return RemoveRatingPayload(content=Content.from_row(result))
+    remove_rating = mutation(_remove, KNOWN, description="Take back your rating of a content.")

@@ -17,19 +17,18 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 import models
 from schema.content import Content
 from schema.context import Info
-from schema.mutations.content import content_for_write
-from schema.mutations.core import (
-    Checks,
+from schema.mutations.checks import Checks
+from schema.mutations.links import touch_content
+from schema.mutations.rows import content_for_write
+from schema.mutations.run import mutation
+from schema.mutations.tags import check_name
+from schema.mutations.user_errors import (
     MutationFailed,
     UserError,
     UserErrorCode,
-    atomic,
     fail,
-    parse_id,
     user_error,
 )
-from schema.mutations.links import touch_content
-from schema.mutations.tags import check_name
 from schema.policy import Action, may
 
 MAX_TAGS_PER_CALL = 50
@@ -79,9 +78,7 @@ def _refs(
 ) -> TagRefs:
     ids: list[tuple[int, UUID]] = []
     for index, global_id in enumerate(tag_ids or ()):
-        pk = parse_id(checks, global_id, "Tag", f"input.tagIds.{index}")
-        if pk is not None:
-            ids.append((index, pk))
+        ids.append((index, checks.id(global_id, "Tag", f"input.tagIds.{index}")))
     for index, name in enumerate(tag_names or ()):
         check_name(checks, name, f"input.tagNames.{index}")
     for path, given in (("input.tagIds", tag_ids), ("input.tagNames", tag_names)):
@@ -100,7 +97,7 @@ async def _by_name(info: Info, names: list[str]) -> dict[int, models.Tag]:
         .table_valued("name", with_ordinality="position")
         .render_derived()
     )
-    rows = await info.context.db.session.execute(
+    rows = await info.context.db.all(
         select(models.Tag, wanted.c.position).join(
             wanted, models.Tag.name_key == func.lower(wanted.c.name)
         )
@@ -110,16 +107,12 @@ async def _by_name(info: Info, names: list[str]) -> dict[int, models.Tag]:
 
 async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Tag]:
     """The tags `refs` name; with `create`, names no tag has become new tags."""
-    session = info.context.db.session
+    db = info.context.db
     pks = [pk for _, pk in refs.ids]
-    by_id = (
-        {
-            tag.id: tag
-            for tag in await session.scalars(select(models.Tag).where(models.Tag.id.in_(pks)))
-        }
-        if pks
-        else {}
-    )
+    by_id: dict[UUID, models.Tag] = {}
+    if pks:
+        found = await db.execute(select(models.Tag).where(models.Tag.id.in_(pks)))
+        by_id = {tag.id: tag for tag in found.scalars()}
     errors = [
         user_error(f"input.tagIds.{index}", "no tag with this id", UserErrorCode.NOT_FOUND)
         for index, pk in refs.ids
@@ -146,7 +139,7 @@ async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Ta
     if missing:
         # A concurrent request may create the same name first: then its tag is the one we use.
         names = [refs.names[index] for index in missing]
-        await session.execute(
+        await db.execute(
             insert(_tags)
             .values(
                 [
@@ -170,16 +163,28 @@ async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Ta
     return list(unique.values())
 
 
-async def _tag(info: Info, data: TagContentInput) -> models.Content:
+async def _content_and_tags(
+    info: Info,
+    content_id: strawberry.ID,
+    tag_ids: list[strawberry.ID] | None,
+    tag_names: list[str] | None,
+    *,
+    create: bool,
+) -> tuple[models.Content, list[models.Tag]]:
     checks = Checks()
-    content_pk = parse_id(checks, data.content_id, "Content", "input.contentId")
-    refs = _refs(checks, data.tag_ids, data.tag_names)
+    content_pk = checks.id(content_id, "Content", "input.contentId")
+    refs = _refs(checks, tag_ids, tag_names)
     checks.raise_if_any()
-    assert content_pk is not None
     content = await content_for_write(info, content_pk, path="input.contentId")
-    tags = await _resolve(info, refs, create=True)
+    return content, await _resolve(info, refs, create=create)
+
+
+async def _tag(info: Info, input: TagContentInput) -> TagContentPayload:
+    content, tags = await _content_and_tags(
+        info, input.content_id, input.tag_ids, input.tag_names, create=True
+    )
     if tags:
-        added = await info.context.db.session.execute(
+        added = await info.context.db.scalar(
             insert(_content_tags)
             .values(
                 [
@@ -194,21 +199,17 @@ async def _tag(info: Info, data: TagContentInput) -> models.Content:
             .on_conflict_do_nothing()
             .returning(_content_tags.c.tag_id)
         )
-        if added.first() is not None:
+        if added is not None:
             await touch_content(info, content)
-    return content
+    return TagContentPayload(content=Content.from_row(content))
 
 
-async def _untag(info: Info, data: UntagContentInput) -> models.Content:
-    checks = Checks()
-    content_pk = parse_id(checks, data.content_id, "Content", "input.contentId")
-    refs = _refs(checks, data.tag_ids, data.tag_names)
-    checks.raise_if_any()
-    assert content_pk is not None
-    content = await content_for_write(info, content_pk, path="input.contentId")
-    tags = await _resolve(info, refs, create=False)
+async def _untag(info: Info, input: UntagContentInput) -> UntagContentPayload:
+    content, tags = await _content_and_tags(
+        info, input.content_id, input.tag_ids, input.tag_names, create=False
+    )
     if tags:
-        removed = await info.context.db.session.execute(
+        removed = await info.context.db.scalar(
             delete(_content_tags)
             .where(
                 _content_tags.c.organization_id == content.organization_id,
@@ -217,29 +218,20 @@ async def _untag(info: Info, data: UntagContentInput) -> models.Content:
             )
             .returning(_content_tags.c.tag_id)
         )
-        if removed.first() is not None:
+        if removed is not None:
             await touch_content(info, content)
-    return content
+    return UntagContentPayload(content=Content.from_row(content))
 
 
 @strawberry.type
 class TaggingMutations:
-    @strawberry.mutation(
+    tag_content = mutation(
+        _tag,
         description="Add tags to a content, creating tags for new names. Tags it already has are"
-        " not an error."
+        " not an error.",
     )
-    async def tag_content(self, info: Info, input: TagContentInput) -> TagContentPayload:
-        result = await atomic(info, lambda: _tag(info, input))
-        if isinstance(result, list):
-            return TagContentPayload(user_errors=result)
-        return TagContentPayload(content=Content.from_row(result))
-
-    @strawberry.mutation(
+    untag_content = mutation(
+        _untag,
         description="Take tags off a content. Tags it does not have are not an error; unknown"
-        " tags are."
+        " tags are.",
     )
-    async def untag_content(self, info: Info, input: UntagContentInput) -> UntagContentPayload:
-        result = await atomic(info, lambda: _untag(info, input))
-        if isinstance(result, list):
-            return UntagContentPayload(user_errors=result)
-        return UntagContentPayload(content=Content.from_row(result))

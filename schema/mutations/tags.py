@@ -12,16 +12,10 @@ from sqlalchemy import Table, delete, func, select, update
 import models
 from models.tag import NAME_MAX
 from schema.context import Info
-from schema.mutations.core import (
-    Checks,
-    ConstraintErrors,
-    UserError,
-    UserErrorCode,
-    atomic,
-    forbidden,
-    not_found,
-    parse_id,
-)
+from schema.mutations.checks import Checks
+from schema.mutations.rows import find
+from schema.mutations.run import ConstraintErrors, mutation
+from schema.mutations.user_errors import UserError, UserErrorCode, forbidden, not_found
 from schema.policy import Action, may
 from schema.tag import Tag
 
@@ -85,46 +79,42 @@ async def _tag_to_manage(
     if not may(info.context.viewer, Action.MANAGE_TAGS):
         raise forbidden("only admins rename and delete tags")
     checks = Checks()
-    pk = parse_id(checks, global_id, "Tag", "input.id")
+    pk = checks.id(global_id, "Tag", "input.id")
     if name is not None:
         check_name(checks, name, "input.name")
     checks.raise_if_any()
     # No row lock here: the UPDATE or DELETE that follows takes one, and locking the tag before
     # `_delete` locks contents would deadlock with a tagContent that holds a content and waits
     # for the tag (its foreign key check).
-    tag = await info.context.db.session.scalar(select(models.Tag).where(models.Tag.id == pk))
-    if tag is None:
-        raise not_found("input.id", "tag")
-    return tag
+    return await find(info, models.Tag, pk, "input.id")
 
 
-async def _create(info: Info, data: CreateTagInput) -> models.Tag:
+async def _create(info: Info, input: CreateTagInput) -> CreateTagPayload:
     if not may(info.context.viewer, Action.CREATE_TAG):
         raise forbidden("only instructors and admins create tags")
     checks = Checks()
-    check_name(checks, data.name, "input.name")
+    check_name(checks, input.name, "input.name")
     checks.raise_if_any()
-    tag = models.Tag(name=data.name)
-    session = info.context.db.session
-    session.add(tag)
-    await session.flush()
-    return tag
+    tag = models.Tag(name=input.name)
+    info.context.db.add(tag)
+    await info.context.db.flush()
+    return CreateTagPayload(tag=Tag.from_row(tag))
 
 
-async def _rename(info: Info, data: RenameTagInput) -> models.Tag:
-    tag = await _tag_to_manage(info, data.id, data.name)
-    tag.name = data.name
-    await info.context.db.session.flush()
-    return tag
+async def _rename(info: Info, input: RenameTagInput) -> RenameTagPayload:
+    tag = await _tag_to_manage(info, input.id, input.name)
+    tag.name = input.name
+    await info.context.db.flush()
+    return RenameTagPayload(tag=Tag.from_row(tag))
 
 
-async def _delete(info: Info, data: DeleteTagInput) -> None:
-    tag = await _tag_to_manage(info, data.id)
-    session = info.context.db.session
+async def _delete(info: Info, input: DeleteTagInput) -> DeleteTagPayload:
+    tag = await _tag_to_manage(info, input.id)
+    db = info.context.db
     # Losing a tag changes the contents that carried it: they move on a version, like after
     # untagContent. Contents first, the tag last (see `_tag_to_manage`).
     tagged = select(_content_tags.c.content_id).where(_content_tags.c.tag_id == tag.id)
-    await session.execute(
+    await db.execute(
         update(models.Content)
         .where(models.Content.id.in_(tagged))
         .values(
@@ -134,32 +124,18 @@ async def _delete(info: Info, data: DeleteTagInput) -> None:
         )
         .execution_options(synchronize_session="fetch", include_deleted=True)
     )
-    deleted = await session.execute(
-        delete(models.Tag).where(models.Tag.id == tag.id).returning(models.Tag.id)
-    )
-    if deleted.first() is None:
+    deleted = delete(models.Tag).where(models.Tag.id == tag.id).returning(models.Tag.id)
+    if await db.scalar(deleted) is None:
         raise not_found("input.id", "tag")  # deleted by someone else meanwhile
+    return DeleteTagPayload(deleted_tag_id=input.id)
 
 
 @strawberry.type
 class TagMutations:
-    @strawberry.mutation(description="Create a tag; its name must be new in any case.")
-    async def create_tag(self, info: Info, input: CreateTagInput) -> CreateTagPayload:
-        result = await atomic(info, lambda: _create(info, input), KNOWN)
-        if isinstance(result, list):
-            return CreateTagPayload(user_errors=result)
-        return CreateTagPayload(tag=Tag.from_row(result))
-
-    @strawberry.mutation(description="Rename a tag (admins); contents keep it.")
-    async def rename_tag(self, info: Info, input: RenameTagInput) -> RenameTagPayload:
-        result = await atomic(info, lambda: _rename(info, input), KNOWN)
-        if isinstance(result, list):
-            return RenameTagPayload(user_errors=result)
-        return RenameTagPayload(tag=Tag.from_row(result))
-
-    @strawberry.mutation(description="Delete a tag (admins), taking it off every content.")
-    async def delete_tag(self, info: Info, input: DeleteTagInput) -> DeleteTagPayload:
-        result = await atomic(info, lambda: _delete(info, input), KNOWN)
-        if isinstance(result, list):
-            return DeleteTagPayload(user_errors=result)
-        return DeleteTagPayload(deleted_tag_id=input.id)
+    create_tag = mutation(
+        _create, KNOWN, description="Create a tag; its name must be new in any case."
+    )
+    rename_tag = mutation(_rename, KNOWN, description="Rename a tag (admins); contents keep it.")
+    delete_tag = mutation(
+        _delete, KNOWN, description="Delete a tag (admins), taking it off every content."
+    )

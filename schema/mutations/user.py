@@ -7,8 +7,6 @@ by accident. Profiles are upserted, so editing one that was never written create
 import math
 import re
 from typing import Any
-from urllib.parse import urlsplit
-from uuid import UUID
 
 import orjson
 import strawberry
@@ -21,21 +19,14 @@ from loaders import INCLUDE_DELETED
 from models.user import FULL_NAME_MAX, USERNAME_PATTERN
 from schema.context import Info
 from schema.filters import Role, UserStatus
-from schema.mutations.core import (
-    Checks,
-    ConstraintErrors,
-    UserError,
-    UserErrorCode,
-    atomic,
-    forbidden,
-    not_found,
-    parse_id,
-)
+from schema.mutations.checks import Checks, given
+from schema.mutations.rows import Lock, find
+from schema.mutations.run import ConstraintErrors, mutation
+from schema.mutations.user_errors import UserError, UserErrorCode, forbidden
 from schema.policy import Action, may
 from schema.user import User, UserProfile
 
 BIO_MAX = 5000
-AVATAR_URL_MAX = 2048
 PREFERENCES_MAX_BYTES = 16_384
 NUMBER_LIMIT = 2**63
 
@@ -117,10 +108,6 @@ class UpdateProfileInput:
     preferences: JSON | None = strawberry.UNSET
 
 
-def _given(value: object) -> bool:
-    return value is not strawberry.UNSET
-
-
 def _manage_users(info: Info) -> None:
     if not may(info.context.viewer, Action.MANAGE_USERS):
         raise forbidden("only admins manage users")
@@ -139,26 +126,6 @@ def _check_username(checks: Checks, value: str) -> None:
         re.fullmatch(USERNAME_PATTERN, value) is not None,
         "input.username",
         "must be 2-40 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit",
-    )
-
-
-def _check_avatar_url(checks: Checks, value: str) -> None:
-    path = "input.avatarUrl"
-    known = len(checks.errors)
-    checks.length(value, path, high=AVATAR_URL_MAX)
-    if len(checks.errors) > known:
-        return
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    checks.require(
-        parts is not None
-        and parts.scheme in {"http", "https"}
-        and bool(parts.hostname)
-        and not any(character.isspace() for character in value),
-        path,
-        "must be an http or https URL",
     )
 
 
@@ -199,10 +166,7 @@ async def _refuse_taken(info: Info, *, email: str, username: str) -> None:
         or_(models.User.email == email, models.User.username == username)
     )
     # Deleted users keep their email and username: the constraints count them too.
-    result = await info.context.db.session.execute(
-        statement, execution_options={INCLUDE_DELETED: True}
-    )
-    taken = result.all()
+    taken = await info.context.db.all(statement, **{INCLUDE_DELETED: True})
     checks = Checks()
     conflict = UserErrorCode.CONFLICT
     checks.require(all(row.email != email for row in taken), "input.email", EMAIL_TAKEN, conflict)
@@ -212,115 +176,99 @@ async def _refuse_taken(info: Info, *, email: str, username: str) -> None:
     checks.raise_if_any()
 
 
-async def _user_for_write(info: Info, pk: UUID) -> models.User:
-    statement = select(models.User).where(models.User.id == pk).with_for_update()
-    user = (await info.context.db.session.execute(statement)).scalar_one_or_none()
-    if user is None:
-        raise not_found("input.id", "user")
-    return user
-
-
-async def _create(info: Info, data: CreateUserInput) -> models.User:
+async def _create(info: Info, input: CreateUserInput) -> CreateUserPayload:
     _manage_users(info)
     checks = Checks()
-    email = _email(checks, data.email)
-    _check_username(checks, data.username)
-    checks.length(data.full_name, "input.fullName", high=FULL_NAME_MAX)
+    email = _email(checks, input.email)
+    _check_username(checks, input.username)
+    checks.length(input.full_name, "input.fullName", high=FULL_NAME_MAX)
     checks.raise_if_any()
-    await _refuse_taken(info, email=email, username=data.username)
+    await _refuse_taken(info, email=email, username=input.username)
     user = models.User(
         email=email,
-        username=data.username,
-        full_name=data.full_name,
-        role=models.Role(data.role),
+        username=input.username,
+        full_name=input.full_name,
+        role=models.Role(input.role),
         status=models.UserStatus.ACTIVE,
     )
-    session = info.context.db.session
-    session.add(user)
-    await session.flush()
-    return user
+    info.context.db.add(user)
+    await info.context.db.flush()
+    return CreateUserPayload(user=User.from_row(user))
 
 
-async def _update(info: Info, data: UpdateUserInput) -> models.User:
+async def _update(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
     _manage_users(info)
     viewer = info.context.viewer
     checks = Checks()
-    pk = parse_id(checks, data.id, "User", "input.id")
+    pk = checks.id(input.id, "User", "input.id")
     for value, path in (
-        (data.role, "input.role"),
-        (data.status, "input.status"),
-        (data.full_name, "input.fullName"),
+        (input.role, "input.role"),
+        (input.status, "input.status"),
+        (input.full_name, "input.fullName"),
     ):
         checks.require(value is not None, path, "must not be null")
-    if _given(data.full_name):
-        checks.length(data.full_name, "input.fullName", high=FULL_NAME_MAX)
+    if given(input.full_name):
+        checks.length(input.full_name, "input.fullName", high=FULL_NAME_MAX)
     if pk == viewer.id:
         checks.require(
-            data.role in (strawberry.UNSET, None, models.Role.ADMIN),
+            input.role in (strawberry.UNSET, None, models.Role.ADMIN),
             "input.role",
             "admins may not demote themselves",
         )
         checks.require(
-            data.status in (strawberry.UNSET, None, models.UserStatus.ACTIVE),
+            input.status in (strawberry.UNSET, None, models.UserStatus.ACTIVE),
             "input.status",
             "admins may not suspend or deactivate themselves",
         )
     checks.raise_if_any()
-    assert pk is not None
-    user = await _user_for_write(info, pk)
-    if data.role is not None and _given(data.role):
-        user.role = models.Role(data.role)
-    if data.status is not None and _given(data.status):
-        user.status = models.UserStatus(data.status)
-    if data.full_name is not None and _given(data.full_name):
-        user.full_name = data.full_name
-    await info.context.db.session.flush()
-    return user
+    user = await find(info, models.User, pk, "input.id", lock=Lock.UPDATE)
+    if input.role is not None and given(input.role):
+        user.role = models.Role(input.role)
+    if input.status is not None and given(input.status):
+        user.status = models.UserStatus(input.status)
+    if input.full_name is not None and given(input.full_name):
+        user.full_name = input.full_name
+    await info.context.db.flush()
+    return UpdateUserPayload(user=User.from_row(user))
 
 
-async def _deactivate(info: Info, data: DeactivateUserInput) -> models.User:
+async def _deactivate(info: Info, input: DeactivateUserInput) -> DeactivateUserPayload:
     _manage_users(info)
     checks = Checks()
-    pk = parse_id(checks, data.id, "User", "input.id")
+    pk = checks.id(input.id, "User", "input.id")
     checks.require(pk != info.context.viewer.id, "input.id", "admins may not deactivate themselves")
     checks.raise_if_any()
-    assert pk is not None
-    user = await _user_for_write(info, pk)
+    user = await find(info, models.User, pk, "input.id", lock=Lock.UPDATE)
     if user.status is not models.UserStatus.DEACTIVATED:
         user.status = models.UserStatus.DEACTIVATED
-        await info.context.db.session.flush()
-    return user
+        await info.context.db.flush()
+    return DeactivateUserPayload(user=User.from_row(user))
 
 
-async def _update_profile(info: Info, data: UpdateProfileInput) -> models.UserProfile:
+async def _update_profile(info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
     viewer = info.context.viewer
     checks = Checks()
     target = (
-        viewer.id
-        if data.user_id is None
-        else parse_id(checks, data.user_id, "User", "input.userId")
+        viewer.id if input.user_id is None else checks.id(input.user_id, "User", "input.userId")
     )
-    if data.bio is not None and _given(data.bio):
-        checks.length(data.bio, "input.bio", low=0, high=BIO_MAX)
-    if data.avatar_url is not None and _given(data.avatar_url):
-        _check_avatar_url(checks, data.avatar_url)
-    if _given(data.preferences):
-        _check_preferences(checks, data.preferences)
+    if input.bio is not None and given(input.bio):
+        checks.length(input.bio, "input.bio", low=0, high=BIO_MAX)
+    if input.avatar_url is not None and given(input.avatar_url):
+        checks.url(input.avatar_url, "input.avatarUrl")
+    if given(input.preferences):
+        _check_preferences(checks, input.preferences)
     checks.raise_if_any()
-    assert target is not None
     if not may(viewer, Action.EDIT_PROFILE, target):
         raise forbidden("only the user or an admin may edit this profile")
-    session = info.context.db.session
-    if await session.scalar(select(models.User.id).where(models.User.id == target)) is None:
-        raise not_found("input.userId", "user")
+    await find(info, models.User, target, "input.userId")
 
     changes: dict[str, Any] = {}
-    if _given(data.bio):
-        changes["bio"] = data.bio
-    if _given(data.avatar_url):
-        changes["avatar_url"] = data.avatar_url
-    if _given(data.preferences):
-        changes["preferences"] = data.preferences
+    if given(input.bio):
+        changes["bio"] = input.bio
+    if given(input.avatar_url):
+        changes["avatar_url"] = input.avatar_url
+    if given(input.preferences):
+        changes["preferences"] = input.preferences
     statement = insert(models.UserProfile).values(
         organization_id=viewer.organization_id, user_id=target, **changes
     )
@@ -329,44 +277,27 @@ async def _update_profile(info: Info, data: UpdateProfileInput) -> models.UserPr
         index_elements=[models.UserProfile.organization_id, models.UserProfile.user_id],
         set_={**{name: statement.excluded[name] for name in changes}, "updated_at": func.now()},
     )
-    result = await session.scalars(
-        statement.returning(models.UserProfile), execution_options={"populate_existing": True}
+    profile = await info.context.db.scalar(
+        statement.returning(models.UserProfile), populate_existing=True
     )
-    return result.one()
+    return UpdateProfilePayload(profile=UserProfile.from_row(profile))
 
 
 @strawberry.type
 class UserMutations:
-    @strawberry.mutation(description="Add a user to the organization (admins only).")
-    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
-        result = await atomic(info, lambda: _create(info, input), KNOWN)
-        if isinstance(result, list):
-            return CreateUserPayload(user_errors=result)
-        return CreateUserPayload(user=User.from_row(result))
-
-    @strawberry.mutation(description="Change a user's role, status or name (admins only).")
-    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserPayload:
-        result = await atomic(info, lambda: _update(info, input), KNOWN)
-        if isinstance(result, list):
-            return UpdateUserPayload(user_errors=result)
-        return UpdateUserPayload(user=User.from_row(result))
-
-    @strawberry.mutation(
-        description="Set a user's status to DEACTIVATED: it can no longer sign in (admins only)."
+    create_user = mutation(
+        _create, KNOWN, description="Add a user to the organization (admins only)."
     )
-    async def deactivate_user(
-        self, info: Info, input: DeactivateUserInput
-    ) -> DeactivateUserPayload:
-        result = await atomic(info, lambda: _deactivate(info, input), KNOWN)
-        if isinstance(result, list):
-            return DeactivateUserPayload(user_errors=result)
-        return DeactivateUserPayload(user=User.from_row(result))
-
-    @strawberry.mutation(
-        description="Edit a profile (the viewer's own, or any as an admin); creates it if missing."
+    update_user = mutation(
+        _update, KNOWN, description="Change a user's role, status or name (admins only)."
     )
-    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
-        result = await atomic(info, lambda: _update_profile(info, input), KNOWN)
-        if isinstance(result, list):
-            return UpdateProfilePayload(user_errors=result)
-        return UpdateProfilePayload(profile=UserProfile.from_row(result))
+    deactivate_user = mutation(
+        _deactivate,
+        KNOWN,
+        description="Set a user's status to DEACTIVATED: it can no longer sign in (admins only).",
+    )
+    update_profile = mutation(
+        _update_profile,
+        KNOWN,
+        description="Edit a profile (the viewer's own, or any as an admin); creates it if missing.",
+    )

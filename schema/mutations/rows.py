@@ -1,0 +1,72 @@
+"""The rows a mutation works on: found by id as the viewer sees them, locked as the change needs.
+
+Every lookup goes through the request's session, so the tenant, soft-delete and read-policy
+criteria apply: a row of another tenant, a deleted one or one the viewer may not see is not
+found, exactly like an id that never existed.
+"""
+
+from enum import Enum
+from typing import Any, TypeVar
+from uuid import UUID
+
+from sqlalchemy import select
+
+import models
+from loaders import INCLUDE_DELETED
+from schema.context import Info
+from schema.mutations.user_errors import forbidden, not_found
+from schema.policy import Action, may
+
+Row = TypeVar("Row")
+
+
+class Lock(Enum):
+    SHARE = "FOR SHARE"  # the row cannot change or go until this transaction ends
+    # Only other writers of the row itself wait: rows that reference it can still be inserted.
+    NO_KEY_UPDATE = "FOR NO KEY UPDATE"
+    UPDATE = "FOR UPDATE"
+
+
+_WITH_FOR_UPDATE: dict[Lock, dict[str, Any]] = {
+    Lock.SHARE: {"read": True},
+    Lock.NO_KEY_UPDATE: {"key_share": True},
+    Lock.UPDATE: {},
+}
+
+
+async def find(
+    info: Info,
+    model: type[Row],
+    pk: UUID,
+    path: str,
+    *,
+    lock: Lock | None = None,
+    include_deleted: bool = False,
+) -> Row:
+    """The row, or the mutation ends with NOT_FOUND at `path`."""
+    entity: Any = model
+    statement = select(entity).where(entity.id == pk)
+    if lock is not None:
+        statement = statement.with_for_update(**_WITH_FOR_UPDATE[lock])
+    options: dict[str, Any] = {INCLUDE_DELETED: True} if include_deleted else {}
+    row = await info.context.db.scalar(statement, **options)
+    if row is None:
+        raise not_found(path, model.__name__.lower())
+    return row
+
+
+async def content_for_write(
+    info: Info, pk: UUID, *, path: str = "input.id", include_deleted: bool = False
+) -> models.Content:
+    """The content, locked for this transaction, if the viewer may see it and edit it."""
+    content = await find(
+        info,
+        models.Content,
+        pk,
+        path,
+        lock=Lock.NO_KEY_UPDATE,
+        include_deleted=include_deleted,
+    )
+    if not may(info.context.viewer, Action.EDIT_CONTENT, content.author_id):
+        raise forbidden("only the author or an admin may change this content")
+    return content

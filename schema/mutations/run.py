@@ -1,0 +1,90 @@
+"""How every mutation runs: in a savepoint, with its expected failures answered as `userErrors`.
+
+A mutation either applies entirely or not at all: its work runs in a SAVEPOINT of the request's
+transaction, and any user error, constraint violation, stale version or unexpected exception
+rolls that savepoint back. Expected failures come back in the payload's `userErrors`; unexpected
+ones are GraphQL errors (masked in production). A mutation is written as one function from its
+input to its payload (`perform`); `mutation(perform)` makes it a field of the schema.
+"""
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar, get_type_hints
+
+import strawberry
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from schema.context import Info
+from schema.mutations.user_errors import MutationFailed, UserError, UserErrorCode, user_error
+
+Payload = TypeVar("Payload")
+Payload_co = TypeVar("Payload_co", covariant=True)
+
+# Constraint name -> (input field, code, message) for violations a client can cause.
+ConstraintErrors = dict[str, tuple[str | None, UserErrorCode, str]]
+
+
+class Refused(Protocol[Payload_co]):
+    """A payload type, built with only its user errors when the mutation is refused."""
+
+    def __call__(self, *, user_errors: list[UserError]) -> Payload_co: ...
+
+
+def _constraint_error(error: IntegrityError, known: ConstraintErrors) -> UserError:
+    constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None)
+    if constraint in known:
+        path, code, message = known[constraint]
+        return user_error(path, message, code)
+    text = str(error.orig)
+    for name, (path, code, message) in known.items():
+        if name in text:
+            return user_error(path, message, code)
+    return user_error(None, "the change conflicts with existing data", UserErrorCode.CONFLICT)
+
+
+async def run_mutation(
+    info: Info,
+    refused: Refused[Payload],
+    perform: Callable[[], Awaitable[Payload]],
+    known: ConstraintErrors | None = None,
+) -> Payload:
+    """`perform`'s payload, or `refused(user_errors=...)` with its work rolled back."""
+    loaders = info.context.loaders
+    loaders.clear()  # results of earlier fields may be stale after this write
+    try:
+        async with info.context.db.savepoint():
+            return await perform()
+    except MutationFailed as failed:
+        return refused(user_errors=failed.errors)
+    except IntegrityError as error:
+        return refused(user_errors=[_constraint_error(error, known or {})])
+    except StaleDataError:
+        stale = user_error(
+            "input.expectedVersion",
+            "the object was changed by someone else; reload it and try again",
+            UserErrorCode.VERSION_MISMATCH,
+        )
+        return refused(user_errors=[stale])
+    finally:
+        loaders.clear()
+
+
+def mutation(
+    perform: Callable[[Info, Any], Awaitable[Any]],
+    known: ConstraintErrors | None = None,
+    *,
+    description: str | None = None,
+) -> Any:
+    """A mutation field from `perform(info, input) -> Payload`, run by `run_mutation`.
+
+    The field takes its argument and its type from `perform`'s signature; the payload type is
+    also what answers a refusal, so `perform` only builds the payload of a success.
+    """
+    payload = get_type_hints(perform)["return"]
+
+    @functools.wraps(perform)
+    async def resolve(info: Info, input: Any) -> Any:
+        return await run_mutation(info, payload, lambda: perform(info, input), known)
+
+    return strawberry.mutation(resolver=resolve, description=description)
