@@ -13,7 +13,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from gql_server import health, limits, metrics, migrate, observability
+from gql_server import health, metrics, migrate, observability, tenant_limits
+from gql_server.admission import Admission
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
 from gql_server.endpoint import GraphQLEndpoint
 from gql_server.events import EventHub
@@ -57,8 +58,9 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.head_revision = migrate.head_revision()
-        app.state.tenant_limits = await limits.tenant_limits(engine, settings)
+        app.state.tenant_limits = await tenant_limits.tenant_limits(engine, settings)
         app.state.persisted_documents = await PersistedDocuments.open(settings, engine)
+        app.state.admission = Admission(settings, app.state.persisted_documents)
         app.state.events = EventHub(engine, settings)  # subscriptions: LISTEN, fan-out, reads
         await app.state.events.start()
         stop_observing = observability.start(engine, settings, tracing)

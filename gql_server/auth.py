@@ -1,7 +1,7 @@
 """Bearer JWTs: `sub` = user id, `org` = organization id, `role`; HS256 by default, RS256 optional.
 
 The tenant comes from the verified token only. Whether the user is still active is checked
-against the database by the request's first statement (`tenancy.tenant_session(viewer_id=...)`).
+against the database by the request's first statement (`gql_server.scope.open_scope`).
 """
 
 import time
@@ -24,6 +24,11 @@ class Claims:
     user_id: UUID
     organization_id: UUID
     role: Role
+    expires_at: float  # seconds since the epoch
+
+    @property
+    def expired(self) -> bool:
+        return time.time() >= self.expires_at
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -38,8 +43,8 @@ def bearer_token(authorization: str | None) -> str | None:
 def verify(token: str, settings: Settings) -> Claims:
     rsa = settings.jwt_algorithm.startswith("RS")
     key = (settings.jwt_public_key or "") if rsa else settings.jwt_secret
-    claims, expires_at = _verified(token, key, settings.jwt_algorithm)
-    if time.time() >= expires_at:
+    claims = _verified(token, key, settings.jwt_algorithm)
+    if claims.expired:
         raise Unauthenticated("the token has expired")
     return claims
 
@@ -47,7 +52,7 @@ def verify(token: str, settings: Settings) -> Claims:
 # A client sends the same token with every request: its signature is checked once, and the
 # expiry on every use. Only tokens that verified are kept.
 @lru_cache(maxsize=4096)
-def _verified(token: str, key: str, algorithm: str) -> tuple[Claims, float]:
+def _verified(token: str, key: str, algorithm: str) -> Claims:
     try:
         payload = jwt.decode(
             token, key, algorithms=[algorithm], options={"require": ["exp", "sub", "org"]}
@@ -56,8 +61,9 @@ def _verified(token: str, key: str, algorithm: str) -> tuple[Claims, float]:
             user_id=UUID(str(payload["sub"])),
             organization_id=UUID(str(payload["org"])),
             role=Role(payload.get("role", Role.STUDENT)),
+            expires_at=float(payload["exp"]),
         )
-        return claims, float(payload["exp"])
+        return claims
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the token has expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):

@@ -1,257 +1,234 @@
-"""`/graphql` over HTTP: parse the request, authenticate, run it in one tenant transaction, answer.
+"""`/graphql` over HTTP, as the GraphQL-over-HTTP specification says: read the request, admit
+the operation (`gql_server.admission`), authenticate, run it in its scope (`gql_server.scope`),
+answer.
 
 Owning this path (rather than a generic view) lets one place decide the HTTP status of every
-failure (401 for credentials, 400 for malformed requests, 405 for mutations over GET), open the
-read-only or read-write transaction the operation needs, and report the SQL it cost.
+outcome:
+
+| outcome | `application/json` | `application/graphql-response+json` |
+|---|---|---|
+| the operation ran (errors in fields included) | 200 | 200 |
+| refused: unparsable, invalid, over a limit, bad variables | 200 | 400 |
+| a persisted query's hash the server does not know | 200 | 200 |
+| not a GraphQL request (no query, bad JSON, several operations and no name) | 400 | 400 |
+| a mutation sent with GET | 405 | 405 |
+| missing, bad or expired credentials | 401 | 401 |
+| the database cannot be reached | 503 | 503 |
+
+Clients that accept `application/graphql-response+json` get it; the others get
+`application/json`, the type clients used before the specification's own.
 """
 
 import logging
-from functools import partial
 from typing import Any
 
 import orjson
-from graphql import (
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    get_operation_ast,
-)
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gql_server import auth, limits, unavailable
+from gql_server import auth, unavailable
+from gql_server.admission import Admission, Admitted, Refusal, Refused, only_introspection
+from gql_server.errors import ErrorFormatter
 from gql_server.graphiql import graphiql_html
 from gql_server.graphql_request import (
-    GraphQLRequest,
+    GRAPHQL_RESPONSE,
+    JSON,
+    Params,
     RequestError,
-    only_introspection,
-    parse_document,
-    read_request,
-    to_graphql_request,
+    RequestReader,
+    response_media_type,
 )
-from gql_server.observability import count_rejection, current_request
+from gql_server.observability import current_request
+from gql_server.scope import Who, open_scope
 from gql_server.settings import Settings
-from gql_server.tenancy import READ_CRITERIA, STATEMENTS, VIEWER, tenant_session
-from loaders import Loaders, RequestDB
-from models import Role, UserStatus
+from gql_server.tenant_limits import TenantLimits
 from schema import schema
-from schema.context import Context, PageLimits, Viewer
+from schema.context import PageLimits
 from schema.errors import ErrorCode
-from schema.limits import LimitCode
-from schema.policy import read_criteria
 
 log = logging.getLogger(__name__)
 
-
-def json_response(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def error_response(status: int, message: str, code: str) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    response = json_response(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status
-    )
-    if headers:
-        response.headers.update(headers)
-    return response
+_STATUS = {
+    Refusal.BAD_REQUEST: (400, 400),
+    Refusal.DOCUMENT: (200, 400),
+    Refusal.VARIABLES: (200, 400),
+    Refusal.UNKNOWN_PERSISTED_QUERY: (200, 200),
+}
 
 
-def refused_response(refused: limits.Refused) -> Response:
-    """The answer to a request over a limit, counted by reason for operators."""
-    for error in refused.errors:
-        count_rejection(str(error["extensions"]["code"]).lower())
-    return json_response({"errors": refused.errors}, refused.status)
+class Answer(Exception):
+    """An answer decided before the operation runs: its status, body and headers."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers
+
+
+def error_body(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
 
 
 class GraphQLEndpoint:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.limits = PageLimits(settings.default_page_size, settings.max_page_size)
-        self.request_limits = limits.Limits(settings)
+        self.page_limits = PageLimits(settings.default_page_size, settings.max_page_size)
+        self.reader = RequestReader(settings)
+        self.errors = ErrorFormatter(
+            production=settings.is_production, statement_timeout_ms=settings.statement_timeout_ms
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        media_type = response_media_type(request.headers.get("accept"))
         try:
-            response = await self.handle(request)
-        except RequestError as error:
-            response = error_response(error.status, error.message, error.code)
-        except auth.Unauthenticated as error:
-            response = error_response(401, str(error), ErrorCode.UNAUTHENTICATED)
-        except limits.Refused as refused:
-            response = refused_response(refused)
+            response = await self.handle(request, media_type)
+        except Answer as answer:
+            response = self._response(answer.body, media_type, answer.status, answer.headers)
         except unavailable.DatabaseUnavailable as error:
             log.warning("database unavailable: %s", error)
             response = unavailable.response()
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, media_type: str | None) -> Response:
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and "query" not in request.query_params and wants_page:
             return HTMLResponse(graphiql_html())
         current_request().graphql = True
-        graphql_request = await read_request(request, self.request_limits)
-        if isinstance(graphql_request, list):
-            return await self.handle_batch(request, graphql_request)
-        return await self.handle_one(request, graphql_request)
+        if media_type is None:
+            raise Answer(
+                406,
+                error_body(f"accept {GRAPHQL_RESPONSE} or {JSON}", "BAD_REQUEST"),
+            )
+        try:
+            params = await self.reader.read(request)
+        except RequestError as error:
+            raise Answer(
+                error.status, error_body(error.message, error.code, **error.extensions)
+            ) from None
+        if isinstance(params, list):
+            return await self.handle_batch(request, params, media_type)
+        body = await self.answer(request, params, media_type)
+        return self._response(body, media_type)
 
-    async def handle_batch(self, request: Request, batch: list[Any]) -> Response:
+    async def handle_batch(
+        self, request: Request, batch: list[Params], media_type: str
+    ) -> Response:
         """Operations of a JSON array, in order, each in its own transaction: an array of answers.
 
         One token signs them all: an unauthenticated batch is answered 401 as a whole.
         """
-        answers: list[orjson.Fragment] = []
+        answers: list[Any] = []
         for params in batch:
             try:
-                response = await self.handle_one(request, await to_graphql_request(request, params))
-            except RequestError as error:
-                response = error_response(error.status, error.message, error.code)
-            except limits.Refused as refused:
-                response = refused_response(refused)
-            answers.append(orjson.Fragment(bytes(response.body)))
-        return Response(orjson.dumps(answers), media_type="application/json")
+                answers.append(await self.answer(request, params, media_type))
+            except Answer as answer:
+                if answer.status == 401:
+                    raise
+                answers.append(answer.body)
+        return self._response(answers, media_type)
 
-    async def handle_one(self, request: Request, graphql_request: GraphQLRequest) -> Response:
+    async def answer(self, request: Request, params: Params, media_type: str) -> dict[str, Any]:
+        """One operation's answer; an `Answer` when its status is not 200."""
+        admission: Admission = request.app.state.admission
         try:
-            document = parse_document(graphql_request.query, self.settings.max_tokens)
-        except GraphQLError as error:
-            code = limits.parse_error_code(error)
-            if code != "GRAPHQL_PARSE_FAILED":
-                count_rejection(code.lower())  # the token limit, not a syntax error
-            return json_response({"errors": [_format_error(error, code=code)]}, 400)
-        operation = get_operation_ast(document, graphql_request.operation_name)
-        if operation is None:
-            raise RequestError(
-                400, "no operation with that name (or several and no name)", "BAD_REQUEST"
-            )
-        current_request().start_operation(operation)
-        if operation.operation is OperationType.MUTATION and request.method == "GET":
-            raise RequestError(405, "mutations must be sent with POST", "BAD_REQUEST")
-        if operation.operation is OperationType.SUBSCRIPTION:
-            raise RequestError(
-                400,
-                "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)",
-                "BAD_REQUEST",
-            )
+            operation = await admission.read(params)
+            current_request().start_operation(operation.definition)
+            if operation.kind is OperationType.MUTATION and request.method == "GET":
+                raise Answer(
+                    405,
+                    error_body("mutations must be sent with POST", "BAD_REQUEST"),
+                    {"Allow": "POST"},
+                )
+            if operation.kind is OperationType.SUBSCRIPTION:
+                message = "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)"
+                raise Answer(400, error_body(message, "BAD_REQUEST"))
+            tenants: TenantLimits = request.app.state.tenant_limits
+            token = auth.bearer_token(request.headers.get("authorization"))
+            if token is None:
+                introspection = only_introspection(operation.document, operation.definition)
+                if not (self.settings.introspection_allowed and introspection):
+                    raise auth.Unauthenticated("sign in: send `Authorization: Bearer <token>`")
+                admitted = admission.admit(operation, tenants.default)
+                return await self.run_anonymous(admitted)
+            claims = auth.verify(token, self.settings)
+            # Every limit is checked before the transaction opens: a refused request runs no SQL.
+            admitted = admission.admit(operation, tenants.of(claims.organization_id))
+        except Refused as refused:
+            status = _STATUS[refused.kind][media_type == GRAPHQL_RESPONSE]
+            if status == 200:
+                return {"errors": refused.errors}
+            raise Answer(status, {"errors": refused.errors}) from None
+        except auth.Unauthenticated as error:
+            raise Answer(
+                401,
+                error_body(str(error), ErrorCode.UNAUTHENTICATED),
+                {"WWW-Authenticate": "Bearer"},
+            ) from None
+        return await self.run(request, admitted, claims)
 
-        token = auth.bearer_token(request.headers.get("authorization"))
-        if token is None:
-            if self.settings.introspection_allowed and only_introspection(document, operation):
-                variables = graphql_request.variables
-                self.request_limits.check(request, document, operation, variables, None)
-                return await self.execute_anonymous(graphql_request)
-            raise auth.Unauthenticated("sign in: send `Authorization: Bearer <token>`")
-        claims = auth.verify(token, self.settings)
-        # Every limit is checked before the transaction opens: a refused request runs no SQL.
-        cost = self.request_limits.check(
-            request, document, operation, graphql_request.variables, claims.organization_id
-        )
-        return await self.execute(request, graphql_request, operation, claims, cost)
-
-    async def execute_anonymous(self, graphql_request: GraphQLRequest) -> Response:
-        result = await schema.execute(
-            graphql_request.query,
-            variable_values=graphql_request.variables,
-            operation_name=graphql_request.operation_name,
-        )
+    async def run_anonymous(self, admitted: Admitted) -> dict[str, Any]:
+        result = await schema.execute_operation(admitted.operation, None)
         current_request().executed(errors=bool(result.errors), statements=None)
-        return json_response(self._body(result, statements=None))
+        return self._body(result, statements=None, cost=admitted.cost)
 
-    async def execute(
-        self,
-        request: Request,
-        graphql_request: GraphQLRequest,
-        operation: OperationDefinitionNode,
-        claims: auth.Claims,
-        cost: int = 0,
-    ) -> Response:
-        current_request().tenant = claims.organization_id
-        sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-        read_only = operation.operation is not OperationType.MUTATION
-        open_session = partial(
-            tenant_session,
-            sessionmaker,
-            claims.organization_id,
-            read_only=read_only,
-            statement_timeout_ms=self.settings.statement_timeout_ms,
-            viewer_id=claims.user_id,
-        )
-        # A database that cannot be reached answers 503 (a batch's whole request, too).
-        async with unavailable.reaching_database(open_session) as session:
-            row = session.info[VIEWER]
-            if row is None or row.status != UserStatus.ACTIVE.value:
-                raise auth.Unauthenticated("the user is not active in this organization")
-            # The role in the token may be stale; the database's is the one that counts.
-            viewer = Viewer(claims.user_id, claims.organization_id, Role(row.role))
-            session.info[READ_CRITERIA] = tuple(read_criteria(viewer))
-            db = RequestDB(session)
-            context = Context(
-                viewer=viewer, db=db, loaders=Loaders(db, viewer.id), limits=self.limits
-            )
-            result = await schema.execute(
-                graphql_request.query,
-                variable_values=graphql_request.variables,
-                context_value=context,
-                operation_name=graphql_request.operation_name,
-            )
-            await db.finish()  # resolvers an error cut short may still have a batch running
-            unavailable.raise_if_unavailable(result.errors)  # rolls the transaction back
-            connection = await session.connection()
-            statements = connection.info.get(STATEMENTS)
-        current_request().executed(errors=bool(result.errors), statements=statements)
-        return json_response(self._body(result, statements, cost=cost))
-
-    def _body(
-        self, result: Any, statements: int | None, *, cost: int | None = None
+    async def run(
+        self, request: Request, admitted: Admitted, claims: auth.Claims
     ) -> dict[str, Any]:
+        current_request().tenant = claims.organization_id
+        try:
+            async with open_scope(
+                request.app.state.sessionmaker,
+                Who(claims.user_id, claims.organization_id),
+                read_only=not admitted.is_mutation,
+                statement_timeout_ms=self.settings.statement_timeout_ms,
+                page_limits=self.page_limits,
+            ) as scope:
+                result = await schema.execute_operation(admitted.operation, scope.context)
+                unavailable.raise_if_unavailable(result.errors)  # rolls the transaction back
+                statements = await scope.statements()
+        except auth.Unauthenticated as error:
+            raise Answer(
+                401,
+                error_body(str(error), ErrorCode.UNAUTHENTICATED),
+                {"WWW-Authenticate": "Bearer"},
+            ) from None
+        current_request().executed(errors=bool(result.errors), statements=statements)
+        return self._body(result, statements, cost=admitted.cost)
+
+    def _body(self, result: Any, statements: int | None, *, cost: int) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if result.errors:
-            body["errors"] = [self._format(error) for error in result.errors]
+            body["errors"] = self.errors.format(result.errors, current_request().request_id)
         body["data"] = result.data
         extensions = dict(result.extensions or {})
         if statements is not None and self.settings.report_sql_statements:
             extensions["sqlStatements"] = statements
-        if cost is not None and self.settings.report_cost:
+        if self.settings.report_cost:
             extensions["cost"] = cost
         if extensions:
             body["extensions"] = extensions
         return body
 
-    def _format(self, error: GraphQLError) -> dict[str, Any]:
-        original = error.original_error
-        if original is None or isinstance(original, GraphQLError):
-            # "Did you mean ...?" would show a production schema to whoever guesses at it.
-            production = self.settings.is_production
-            return _format_error(
-                error, message=limits.without_suggestions(error.message) if production else None
+    def _response(
+        self,
+        body: Any,
+        media_type: str | None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        try:
+            content = orjson.dumps(body)
+        except (TypeError, orjson.JSONEncodeError) as error:
+            # Scalars serialize what they can (a value they cannot errors its field); this is
+            # the last line: an answer that still cannot be written is an internal error, as
+            # JSON, never a broken connection.
+            request_id = current_request().request_id
+            log.error("the answer could not be encoded (request %s)", request_id, exc_info=error)
+            message = "internal server error" if self.settings.is_production else str(error)
+            content = orjson.dumps(
+                error_body(message, ErrorCode.INTERNAL_SERVER_ERROR, requestId=request_id)
             )
-        if limits.is_timeout(original):
-            log.warning("statement timeout in %s", error.path)
-            timeout_ms = self.settings.statement_timeout_ms
-            message = f"the request took longer than its time limit ({timeout_ms} ms)"
-            return _format_error(error, code=LimitCode.TIMEOUT, message=message)
-        log.error("unexpected error in %s", error.path, exc_info=original)
-        message = "internal server error" if self.settings.is_production else str(error.message)
-        formatted = _format_error(error, code=ErrorCode.INTERNAL_SERVER_ERROR, message=message)
-        # Quoted back by a client, the id finds this error's log lines.
-        formatted["extensions"]["requestId"] = current_request().request_id
-        return formatted
-
-
-def _format_error(
-    error: GraphQLError, code: str | None = None, message: str | None = None
-) -> dict[str, Any]:
-    formatted: dict[str, Any] = dict(error.formatted)
-    if message is not None:
-        formatted["message"] = message
-    extensions = dict(formatted.get("extensions") or {})
-    if code is not None:
-        extensions["code"] = code
-    extensions.setdefault(
-        "code",
-        "GRAPHQL_VALIDATION_FAILED" if error.path is None else ErrorCode.INTERNAL_SERVER_ERROR,
-    )
-    formatted["extensions"] = extensions
-    return formatted
+            status = 500
+        return Response(content, status_code=status, media_type=media_type or JSON, headers=headers)

@@ -1,90 +1,124 @@
-"""Reading a GraphQL request from HTTP: GET or POST, JSON, batches, persisted documents.
+"""Reading GraphQL requests from HTTP (the GraphQL-over-HTTP specification): GET or POST, JSON,
+batches (a JSON array of requests), the body-size and batch limits, and which media type the
+answer is written in.
 
-What comes out is a `GraphQLRequest` (or a batch of raw ones, read one by one later), and the
-parsed document, cached by query text; whatever is malformed becomes a `RequestError` with the
-HTTP status and code the endpoint answers with.
+What comes out are the request's parameters (`query`, `variables`, `operationName`,
+`extensions`, `documentId`), still to be admitted (`gql_server.admission`); whatever is
+malformed at the HTTP level becomes a `RequestError` with the status and code to answer with.
 """
 
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    parse,
-)
 from starlette.requests import Request
 
-from gql_server import limits, persisted
-from gql_server.observability import count_rejection
+from gql_server.settings import Settings
+from schema.limits import LimitCode
 
-INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+Params = dict[str, Any]
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, message: str, code: str) -> None:
+    def __init__(self, status: int, message: str, code: str, **extensions: Any) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+        self.extensions = extensions
 
 
-@dataclass(frozen=True, slots=True)
-class GraphQLRequest:
-    query: str
-    variables: dict[str, Any] | None
-    operation_name: str | None
+class RequestReader:
+    def __init__(self, settings: Settings) -> None:
+        self.max_body_bytes = settings.max_body_bytes
+        self.max_batch_size = settings.max_batch_size
 
-
-@lru_cache(maxsize=1024)
-def parse_document(query: str, max_tokens: int | None = None) -> DocumentNode:
-    # Comments are not tokens; they get a budget of their own, as large.
-    return parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
-
-
-async def read_request(
-    request: Request, request_limits: limits.Limits
-) -> GraphQLRequest | list[Any]:
-    """One operation, or a batch (a JSON array) of them, still to be read one by one."""
-    if request.method == "GET":
-        params: dict[str, Any] = dict(request.query_params)
-        if isinstance(params.get("variables"), str):
-            params["variables"] = _json(params["variables"], "variables")
-    else:
-        content_type = request.headers.get("content-type", "")
-        if not content_type.startswith(("application/json", "application/graphql-response+json")):
+    async def read(self, request: Request) -> Params | list[Params]:
+        """One request's parameters, or a batch's (a JSON array), each still to be admitted."""
+        if request.method == "GET":
+            params: Params = dict(request.query_params)
+            if isinstance(params.get("variables"), str):
+                params["variables"] = _json(params["variables"], "variables")
+            return params
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in (JSON, GRAPHQL_RESPONSE):
             raise RequestError(415, "send the request as application/json", "BAD_REQUEST")
-        params = _json(await request_limits.read_body(request), "body")
-        if isinstance(params, list):
-            return request_limits.batch(params)
-    return await to_graphql_request(request, params)
+        body = _json(await self._body(request), "body")
+        if isinstance(body, list):
+            return self._batch(body)
+        if not isinstance(body, dict):
+            raise RequestError(400, "the body must be a JSON object", "BAD_REQUEST")
+        return body
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self) -> RequestError:
+        limit = self.max_body_bytes
+        return RequestError(
+            413,
+            f"the request body is larger than {limit} bytes",
+            LimitCode.PAYLOAD_TOO_LARGE,
+            limit=limit,
+        )
+
+    def _batch(self, operations: list[Any]) -> list[Params]:
+        limit = self.max_batch_size
+        if not operations or not all(isinstance(item, dict) for item in operations):
+            raise RequestError(
+                400, "a batch is an array of one or more JSON objects", "BAD_REQUEST"
+            )
+        if len(operations) > limit:
+            raise RequestError(
+                400,
+                f"a batch may hold {limit} operations, this one has {len(operations)}",
+                LimitCode.BATCH_LIMIT_EXCEEDED,
+                limit=limit,
+            )
+        return operations
 
 
-async def to_graphql_request(request: Request, params: Any) -> GraphQLRequest:
-    if not isinstance(params, dict):
-        raise RequestError(400, "the body must be a JSON object", "BAD_REQUEST")
+def response_media_type(accept: str | None) -> str | None:
+    """The media type to answer in, from the request's `Accept`; None when it accepts neither.
+
+    `application/graphql-response+json` when the client lists it; `application/json` when it
+    lists that, a wildcard, or nothing (clients older than the specification's new type).
+    """
+    if not accept:
+        return JSON
+    accepted = set()
+    for item in accept.split(","):
+        media_type, *parameters = (part.strip().lower() for part in item.split(";"))
+        if any(
+            parameter.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+            for parameter in parameters
+        ):
+            continue
+        accepted.add(media_type)
+    if GRAPHQL_RESPONSE in accepted:
+        return GRAPHQL_RESPONSE
+    if accepted & {JSON, "application/*", "*/*"}:
+        return JSON
+    return None
+
+
+def _refused(parameter: str) -> bool:
+    """`q=0`: the client does not accept that type."""
+    name, _, value = parameter.replace(" ", "").partition("=")
     try:
-        params["query"] = await persisted.resolve(request, params)
-    except persisted.Refused as refused:
-        count_rejection(refused.code.lower())
-        raise RequestError(refused.status, refused.message, refused.code) from None
-    query, variables, name = (
-        params.get("query"),
-        params.get("variables"),
-        params.get("operationName"),
-    )
-    if not isinstance(query, str) or not query.strip():
-        raise RequestError(400, "`query` must be a non-empty string", "BAD_REQUEST")
-    if variables is not None and not isinstance(variables, dict):
-        raise RequestError(400, "`variables` must be an object", "BAD_REQUEST")
-    if name is not None and not isinstance(name, str):
-        raise RequestError(400, "`operationName` must be a string", "BAD_REQUEST")
-    return GraphQLRequest(query, variables, name)
+        return name == "q" and float(value) == 0
+    except ValueError:
+        return False
 
 
 def _json(raw: str | bytes, what: str) -> Any:
@@ -92,29 +126,3 @@ def _json(raw: str | bytes, what: str) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise RequestError(400, f"the {what} is not valid JSON", "BAD_REQUEST") from None
-
-
-def only_introspection(document: DocumentNode, operation: OperationDefinitionNode) -> bool:
-    fragments = {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
-
-    def check(selection_set: SelectionSetNode, seen: frozenset[str]) -> bool:
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                if selection.name.value not in INTROSPECTION_FIELDS:
-                    return False
-            elif isinstance(selection, InlineFragmentNode):
-                if not check(selection.selection_set, seen):
-                    return False
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in seen or name not in fragments:
-                    return False
-                if not check(fragments[name].selection_set, seen | {name}):
-                    return False
-        return True
-
-    return check(operation.selection_set, frozenset())

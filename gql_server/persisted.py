@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import Request
 
 from gql_server.settings import Settings
 from gql_server.trusted import TrustedDocuments, document_key, sha256_hex
@@ -194,12 +193,6 @@ class PersistedDocuments:
         self.recent.put(key, query)
         if self.shared is not None:
             await self.shared.put(key, query)
-
-
-async def resolve(request: Request, params: Mapping[str, Any]) -> Any:
-    """`PersistedDocuments.resolve` with the documents of the request's app."""
-    documents: PersistedDocuments = request.app.state.persisted_documents
-    return await documents.resolve(params)
 
 
 def _requested_key(params: Mapping[str, Any], query: object) -> str | None:

@@ -1,68 +1,92 @@
 """The operation context of a WebSocket connection: who signed in, and what its subscriptions
-need (`schema.subscriptions.Subscriber`). It holds no session: every event gets its own, short,
-read-only one as the viewer (`open_event`), from the `EventHub`'s pool.
+need (`schema.subscriptions.Subscriber`). It holds no session: every event gets a scope of its
+own (`open_event`), opened as a request's is (`gql_server.scope.open_scope`), read-only, from the
+`EventHub`'s pool.
+
+The token is held to the same rules as on HTTP, for as long as the socket lives: checked at
+`connection_init`, again before every event is read, and when it expires the socket is closed
+with 4401 at that moment, whether or not an event comes.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, AsyncExitStack, suppress
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm.interfaces import ORMOption
 from starlette.websockets import WebSocket, WebSocketState
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from gql_server import auth, unavailable
+from gql_server.admission import Admission, Admitted
+from gql_server.errors import ErrorFormatter
 from gql_server.events import EventHub
 from gql_server.fanout import Subscription
+from gql_server.observability import new_request_id
+from gql_server.scope import Scope, Who, open_scope
 from gql_server.settings import Settings
-from gql_server.tenancy import READ_CRITERIA, VIEWER, tenant_session
+from gql_server.tenant_limits import TenantLimits
 from gql_server.unavailable import DatabaseUnavailable
-from loaders import Loaders, RequestDB
-from models import Role, UserStatus
 from schema.context import Context, PageLimits, Viewer
 from schema.errors import ErrorCode
 from schema.events import Topic
-from schema.policy import read_criteria
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4413
 
 
 class EventScope:
-    def __init__(self, context: Context, resources: AsyncExitStack) -> None:
-        self.context = context
+    def __init__(self, scope: Scope, resources: AsyncExitStack) -> None:
+        self.context: Context = scope.context
         self._resources = resources
 
     async def close(self) -> None:
-        # As for a request: a loader batch an error cut short finishes before the session goes.
-        await self.context.db.finish()
         await self._resources.aclose()
 
 
 class Connection:
     """One WebSocket connection: who is signed in, and what its subscriptions need."""
 
-    def __init__(self, websocket: WebSocket, settings: Settings, limits: PageLimits) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        settings: Settings,
+        limits: PageLimits,
+        admission: Admission,
+        tenants: TenantLimits,
+        errors: ErrorFormatter,
+    ) -> None:
         self.connection_params: dict[str, Any] | None = None  # set by Strawberry on init
+        # Quoted by internal errors of its events, and in their log lines.
+        self.connection_id = new_request_id()
         self._settings = settings
         self._limits = limits
+        self._admission = admission
+        self._tenants = tenants
+        self._errors = errors
         self._websocket = websocket
         self._events: EventHub = websocket.app.state.events
+        self._claims: auth.Claims | None = None
         self._viewer: Viewer | None = None
         self._closing: asyncio.Task[None] | None = None
-        # Built once per role, not per event: building loader criteria costs more than a read.
-        self._read_criteria: dict[Role, tuple[ORMOption, ...]] = {}
+        self._expiry: asyncio.TimerHandle | None = None
 
     @property
     def viewer(self) -> Viewer:
         if self._viewer is None:  # Strawberry runs no operation before connection_ack
             raise GraphQLError("not signed in", extensions={"code": ErrorCode.UNAUTHENTICATED})
         return self._viewer
+
+    @property
+    def signed_in(self) -> bool:
+        return self._viewer is not None
 
     async def sign_in(self) -> None:
         if self._viewer is None:
@@ -77,30 +101,65 @@ class Connection:
         token = auth.bearer_token(header)
         assert token is not None
         claims = auth.verify(token, self._settings)
-        async with tenant_session(
+        async with self._scope(claims) as scope:
+            viewer = scope.viewer
+        self._claims, self._viewer = claims, viewer
+        delay = max(0.0, claims.expires_at - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self.token_expired)
+
+    def _scope(self, claims: auth.Claims) -> Any:
+        return open_scope(
             self._events.sessionmaker,
-            claims.organization_id,
+            Who(claims.user_id, claims.organization_id),
             read_only=True,
             statement_timeout_ms=self._settings.statement_timeout_ms,
-            viewer_id=claims.user_id,
-        ) as session:
-            row = session.info[VIEWER]
-        if row is None or row.status != UserStatus.ACTIVE.value:
-            raise auth.Unauthenticated("the user is not active in this organization")
-        self._viewer = Viewer(claims.user_id, claims.organization_id, Role(row.role))
+            page_limits=self._limits,
+        )
+
+    async def admit(self, params: dict[str, Any]) -> Admitted:
+        """An operation of this connection, through the door HTTP requests go through, with
+        the limits of the viewer's tenant; Refused otherwise."""
+        operation = await self._admission.read(params)
+        return self._admission.admit(operation, self._tenants.of(self.viewer.organization_id))
+
+    def payload(self, result: ExecutionResult | PreExecutionError) -> dict[str, Any]:
+        """An event's answer as the protocols carry it, its errors classified as on HTTP."""
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = self._errors.format(result.errors, self.connection_id)
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        return payload
 
     def listen(self, topic: Topic) -> AbstractContextManager[Subscription]:
         fanout = self._events.fanout
         return fanout.subscribe(self.viewer.organization_id, topic, on_overflow=self.too_slow)
 
     async def open_event(self) -> EventScope | None:
-        """A read-only session as the viewer, with its current role and fresh loaders; None
-        while the database cannot be reached (the event is lost, the subscription goes on)."""
+        """A read-only scope as the viewer, with its current role and fresh loaders; None while
+        the database cannot be reached (the event is lost, the subscription goes on), or when the
+        viewer may no longer read (the socket is being closed with 4401)."""
+        claims = self._claims
+        if claims is None or claims.expired:
+            self.token_expired()
+            return None
         try:
-            return await self._reaching_database(self._open_event)
+            return await self._reaching_database(lambda: self._open_event(claims))
         except DatabaseUnavailable as error:
             log.warning("subscription event not delivered: %s", error)
             return None
+        except auth.Unauthenticated as error:
+            self.close(CLOSE_UNAUTHORIZED, str(error))
+            return None
+
+    async def _open_event(self, claims: auth.Claims) -> EventScope:
+        resources = AsyncExitStack()
+        try:
+            scope = await resources.enter_async_context(self._scope(claims))
+        except BaseException:
+            await resources.aclose()
+            raise
+        return EventScope(scope, resources)
 
     async def _reaching_database(self, work: Callable[[], Awaitable[T]]) -> T:
         """`work()` with the endpoint's rules: once more on a connection that did not survive a
@@ -112,51 +171,26 @@ class Connection:
                 raise DatabaseUnavailable(str(error)) from error
             raise
 
-    async def _open_event(self) -> EventScope:
-        viewer = self.viewer
-        resources = AsyncExitStack()
-        try:
-            session = await resources.enter_async_context(
-                tenant_session(
-                    self._events.sessionmaker,
-                    viewer.organization_id,
-                    read_only=True,
-                    statement_timeout_ms=self._settings.statement_timeout_ms,
-                    viewer_id=viewer.id,
-                )
-            )
-            row = session.info[VIEWER]
-            if row is None or row.status != UserStatus.ACTIVE.value:
-                raise GraphQLError(
-                    "the user is no longer active", extensions={"code": ErrorCode.UNAUTHENTICATED}
-                )
-            viewer = Viewer(viewer.id, viewer.organization_id, Role(row.role))
-            session.info[READ_CRITERIA] = self._criteria(viewer)
-            db = RequestDB(session)
-            context = Context(viewer, db, Loaders(db, viewer.id), self._limits)
-        except BaseException:
-            await resources.aclose()
-            raise
-        return EventScope(context, resources)
-
-    def _criteria(self, viewer: Viewer) -> tuple[ORMOption, ...]:
-        criteria = self._read_criteria.get(viewer.role)
-        if criteria is None:
-            criteria = self._read_criteria[viewer.role] = tuple(read_criteria(viewer))
-        return criteria
+    def token_expired(self) -> None:
+        self.close(CLOSE_UNAUTHORIZED, "the token has expired")
 
     def too_slow(self) -> None:
-        if self._closing is None:
-            self._closing = asyncio.create_task(self._close_too_slow())
+        queue_size = self._events.fanout.queue_size
+        self.close(CLOSE_TOO_SLOW, f"subscriber too slow: more than {queue_size} events behind")
 
-    async def _close_too_slow(self) -> None:
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket (once) with `code`; events are no longer read meanwhile."""
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close(code, reason[:120]))
+
+    async def _close(self, code: int, reason: str) -> None:
         if self._websocket.application_state is WebSocketState.CONNECTED:
-            queue_size = self._events.fanout.queue_size
-            reason = f"subscriber too slow: more than {queue_size} events behind"
             with suppress(RuntimeError, OSError):
-                await self._websocket.close(code=CLOSE_TOO_SLOW, reason=reason)
+                await self._websocket.close(code=code, reason=reason)
 
     async def shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._closing is not None:
             with suppress(asyncio.CancelledError):
                 await self._closing

@@ -1,22 +1,31 @@
 """`/graphql` over WebSocket: graphql-transport-ws (and the legacy graphql-ws) for subscriptions.
 
-Strawberry's ASGI view speaks the protocols; this module decides who is connected and what the
-subscriptions may do:
+Strawberry's ASGI view speaks the protocols; this module holds them to the server's rules, the
+same as HTTP's:
+- Every message is checked before it is read: a frame that is not a JSON object, lacks its
+  `type`, or whose `id` or `payload` are not what the protocol says closes the socket with 4400
+  and a reason.
 - The token travels in `connection_init` (`{"Authorization": "Bearer ..."}`). A missing or bad
   token, or a user who is not active, closes the connection with 4401; no `connection_init`
-  within `GQL_SUBSCRIPTION_INIT_TIMEOUT_SECONDS` closes it with 4408. (The legacy protocol
-  answers `connection_error` instead, as it specifies.)
-- The operation context is a `gql_server.subscriber.Connection`: the viewer, and one short
-  session per event; it never holds a session itself.
+  within `GQL_SUBSCRIPTION_INIT_TIMEOUT_SECONDS` closes it with 4408. The token expiring closes
+  it with 4401 at that moment (`gql_server.subscriber`). (The legacy protocol answers
+  `connection_error` at init instead, as it specifies.)
+- Every `subscribe` goes through the door HTTP requests go through (`gql_server.admission`):
+  persisted documents, parsing, validation, every limit of the viewer's tenant, variables. A
+  document that does not parse closes the socket with 4400, as the protocol says; any other
+  refusal is an `error` message with the same errors an HTTP request gets.
 - Queries and mutations go over HTTP; sent over the socket, they get an `error` message.
+- Errors of an event are classified as on HTTP (`gql_server.errors`).
 - A connection whose subscriptions fall more than `GQL_SUBSCRIPTION_QUEUE_SIZE` events behind is
   closed with 4413: its events are gone, and clients such as graphql-ws reconnect and resubscribe.
 """
 
+import asyncio
 import logging
 from datetime import timedelta
+from typing import Any, cast
 
-from graphql import GraphQLError, GraphQLSyntaxError, OperationType, get_operation_ast
+from graphql import GraphQLFormattedError, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -25,33 +34,80 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    ErrorMessage,
     Message,
+    NextMessage,
+    NextMessagePayload,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    DataMessage,
+    DataMessagePayload,
+    OperationMessage,
+    StartMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as LegacyErrorMessage
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UnsetType
+from strawberry.utils.aio import aclosing
 
 from gql_server import auth
-from gql_server.graphql_request import parse_document
+from gql_server.admission import Admission, Admitted, Refused
+from gql_server.errors import ErrorFormatter
 from gql_server.metrics import EVENTS_DELIVERED
 from gql_server.settings import Settings
-from gql_server.subscriber import Connection
+from gql_server.subscriber import CLOSE_UNAUTHORIZED, Connection
+from gql_server.tenant_limits import TenantLimits
 from gql_server.unavailable import DatabaseUnavailable
 from schema import schema
 from schema.context import PageLimits
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHORIZED = 4401
+CLOSE_BAD_REQUEST = 4400
 CLOSE_TRY_AGAIN_LATER = 1013  # not fatal to graphql-ws clients: they retry
 # Browsers send no credentials of ours with the handshake (the token comes in connection_init),
 # so a page on any origin may connect: there is no ambient authority to protect.
 ANY_ORIGIN = ("*",)
 LEGACY_KEEP_ALIVE_SECONDS = 15.0
+ONLY_SUBSCRIPTIONS = "only subscriptions run over WebSocket; send queries and mutations over HTTP"
+# What each message type's `payload` must be, by protocol (None: no payload allowed to matter).
+_OPERATION_MESSAGES = {"subscribe", "complete", "start", "stop"}
+
+
+def frame_problem(message: Any, payload_types: frozenset[str]) -> str | None:
+    """What is wrong with a received frame, or None; `payload_types` are the message types
+    whose payload must be an operation (`subscribe`, `start`)."""
+    if not isinstance(message, dict):
+        return "a message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "a message needs a `type` string"
+    payload = message.get("payload")
+    if kind == "connection_init" and payload is not None and not isinstance(payload, dict):
+        return "the connection_init payload must be an object"
+    if kind in _OPERATION_MESSAGES:
+        operation_id = message.get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            return f"a {kind} message needs an `id` string"
+    if kind in payload_types:
+        if not isinstance(payload, dict):
+            return f"a {kind} message needs a `payload` object"
+        for key, types, what in (
+            ("query", (str,), "a string"),
+            ("operationName", (str,), "a string"),
+            ("variables", (dict,), "an object"),
+            ("extensions", (dict,), "an object"),
+        ):
+            value = payload.get(key)
+            if value is not None and not isinstance(value, types):
+                return f"`payload.{key}` must be {what}"
+    return None
 
 
 def _refusal(error: Exception) -> tuple[int, str]:
@@ -62,27 +118,31 @@ def _refusal(error: Exception) -> tuple[int, str]:
     return CLOSE_UNAUTHORIZED, str(error)[:120]  # a close reason holds at most 123 bytes
 
 
-def _is_subscription(message: SubscribeMessage) -> bool:
-    payload = message["payload"]
-    try:
-        document = parse_document(payload["query"])
-    except GraphQLSyntaxError:
-        return True  # Strawberry answers it as the protocol says (4400)
-    operation = get_operation_ast(document, payload.get("operationName"))
-    return operation is None or operation.operation is OperationType.SUBSCRIPTION
+def _is_syntax_error(refused: Refused) -> bool:
+    return refused.codes == ["GRAPHQL_PARSE_FAILED"]
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Connection, None]):
+    _admitted: dict[str, Admitted]
+
     async def handle(self) -> None:
+        self._admitted = {}
         try:
             await super().handle()
         finally:
             await self.context.shutdown()
 
+    async def handle_message(self, message: Message) -> None:
+        problem = frame_problem(message, frozenset({"subscribe"}))
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        payload = message.get("payload", {})
+        payload = message.get("payload") or {}
         first = not (self.connection_init_received or self.connection_timed_out)
-        if first and isinstance(payload, dict):
+        if first:
             if self.connection_init_timeout_task:
                 self.connection_init_timeout_task.cancel()
             self.context.connection_params = payload
@@ -95,16 +155,67 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Connection, None]):
         await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self.connection_acknowledged and not _is_subscription(message):
-            error = GraphQLError(
-                "only subscriptions run over WebSocket; send queries and mutations over HTTP",
-                extensions={"code": "BAD_REQUEST"},
-            )
-            await self.send_message(
-                {"id": message["id"], "type": "error", "payload": [error.formatted]}
-            )
+        operation_id = message["id"]
+        if not self.connection_acknowledged or operation_id in self.operations:
+            await super().handle_subscribe(message)  # closes with 4401, or 4409
             return
-        await super().handle_subscribe(message)
+        limit = self.max_subscriptions_per_connection
+        if limit is not None and len(self.operations) >= limit:
+            await self._error(operation_id, [{"message": "Subscription limit reached"}])
+            return
+        try:
+            admitted = await self.context.admit(dict(message["payload"]))
+        except Refused as refused:
+            if _is_syntax_error(refused):
+                await self.websocket.close(CLOSE_BAD_REQUEST, refused.errors[0]["message"][:120])
+            else:
+                await self._error(operation_id, refused.errors)
+            return
+        if admitted.kind is not OperationType.SUBSCRIPTION:
+            error = {"message": ONLY_SUBSCRIPTIONS, "extensions": {"code": "BAD_REQUEST"}}
+            await self._error(operation_id, [error])
+            return
+        operation = Operation(
+            self,
+            operation_id,
+            admitted.operation.text,
+            admitted.operation.variables,
+            admitted.operation.name,
+        )
+        self._admitted[operation_id] = admitted
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(self._task_done)
+        self.operations[operation_id] = operation
+
+    async def run_operation(self, operation: Operation[Connection, None]) -> None:
+        admitted = self._admitted.pop(operation.id)
+        try:
+            results = await schema.subscribe_operation(admitted.operation, self.context)
+            async with aclosing(results):
+                async for result in results:
+                    payload = self.context.payload(result)
+                    if isinstance(result, PreExecutionError):  # the subscription did not start
+                        await operation.send_operation_message(
+                            ErrorMessage(id=operation.id, type="error", payload=payload["errors"])
+                        )
+                        return
+                    await operation.send_operation_message(
+                        NextMessage(
+                            id=operation.id, type="next", payload=cast(NextMessagePayload, payload)
+                        )
+                    )
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except Exception as error:
+            await self.handle_task_exception(error)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            raise
+
+    async def _error(self, operation_id: str, errors: list[dict[str, Any]]) -> None:
+        await self.send_message(
+            ErrorMessage(
+                id=operation_id, type="error", payload=cast(list[GraphQLFormattedError], errors)
+            )
+        )
 
     async def send_message(self, message: Message) -> None:
         await super().send_message(message)
@@ -113,11 +224,71 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Connection, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Connection, None]):
+    _admitted: dict[str, Admitted]
+
     async def handle(self) -> None:
+        self._admitted = {}
         try:
             await super().handle()
         finally:
             await self.context.shutdown()
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        problem = frame_problem(message, frozenset({"start"}))
+        if problem is not None:
+            await self.websocket.close(code=CLOSE_BAD_REQUEST, reason=problem)
+            return
+        await super().handle_message(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        operation_id = message["id"]
+        if self.connection_acknowledged:
+            try:
+                admitted = await self.context.admit(dict(message["payload"]))
+            except Refused as refused:
+                await self._error(operation_id, refused.errors[0])
+                return
+            if admitted.kind is not OperationType.SUBSCRIPTION:
+                error = {"message": ONLY_SUBSCRIPTIONS, "extensions": {"code": "BAD_REQUEST"}}
+                await self._error(operation_id, error)
+                return
+            self._admitted[operation_id] = admitted
+        await super().handle_start(message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        admitted = self._admitted.pop(operation_id)
+        try:
+            results = await schema.subscribe_operation(admitted.operation, self.context)
+            self.subscriptions[operation_id] = results
+            async for result in results:
+                payload = self.context.payload(result)
+                if isinstance(result, PreExecutionError):  # the subscription did not start
+                    await self._error(operation_id, payload["errors"][0])
+                    return
+                await self.send_message(
+                    DataMessage(
+                        type="data", id=operation_id, payload=cast(DataMessagePayload, payload)
+                    )
+                )
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
+
+    async def _error(self, operation_id: str, error: dict[str, Any]) -> None:
+        await self.send_message(
+            LegacyErrorMessage(
+                type="error", id=operation_id, payload=cast(GraphQLFormattedError, error)
+            )
+        )
 
     async def send_message(self, message: OperationMessage) -> None:
         await super().send_message(message)
@@ -144,12 +315,18 @@ class GraphQLWebSocket(GraphQL[Connection, None]):
         )
         self.settings = settings
         self.limits = PageLimits(settings.default_page_size, settings.max_page_size)
+        self.errors = ErrorFormatter(
+            production=settings.is_production, statement_timeout_ms=settings.statement_timeout_ms
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Connection:
         assert isinstance(request, WebSocket), "HTTP goes to gql_server.endpoint"
-        return Connection(request, self.settings, self.limits)
+        state = request.app.state
+        admission: Admission = state.admission
+        tenants: TenantLimits = state.tenant_limits
+        return Connection(request, self.settings, self.limits, admission, tenants, self.errors)
 
     async def on_ws_connect(self, context: Connection) -> UnsetType | dict[str, object] | None:
         # The legacy protocol's init; graphql-transport-ws signed in already (4401 on failure).

@@ -1,18 +1,23 @@
 """Tenant-scoped sessions: the two locks around every request.
 
 1. ORM: every ORM statement of the session gets `organization_id = :tenant` (and, unless asked
-   otherwise, `deleted_at IS NULL`) through `with_loader_criteria`; new rows get the tenant stamped.
+   otherwise, `deleted_at IS NULL`, and the viewer's read policy) through
+   `with_loader_criteria`; new rows get the tenant stamped, audited rows the actor.
 2. Database: the transaction switches to a role without BYPASSRLS and sets `app.tenant_id`, so the
    row-level security policies of the migration scope even raw SQL to the tenant.
+
+What a session is scoped to is one typed value, `SessionScope`, kept on the session
+(`scope_of` / `rescope`): the hooks below read it, and nothing else is kept in `session.info`.
 """
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, text
+from sqlalchemy import Row, event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
@@ -20,8 +25,17 @@ from sqlalchemy.orm.interfaces import ORMOption
 from loaders import INCLUDE_DELETED
 from models import APP_ROLE, Audited, SoftDeleted, TenantScoped
 
-TENANT_ID = "tenant_id"
-READ_CRITERIA = "read_criteria"
+__all__ = [
+    "INCLUDE_DELETED",
+    "STATEMENTS",
+    "CrossTenantWrite",
+    "SessionScope",
+    "begin_tenant",
+    "count_statements",
+    "rescope",
+    "scope_of",
+    "tenant_session",
+]
 
 # One round trip sets up the whole transaction; the role switch comes last so the settings
 # before it are made with the login role's rights.
@@ -31,21 +45,65 @@ _SETUP = text(
     " set_config('transaction_read_only', :read_only, true),"
     f" set_config('role', '{APP_ROLE}', true)"
 )
-
-
 # The same, plus the viewer's role and status, read under the tenant's row-level security
 # (function `begin_request`, migration 0002).
 _SETUP_AS_VIEWER = text(
     "select role, status from begin_request(:tenant_id, :viewer_id, :statement_timeout, :read_only)"
 )
-VIEWER = "viewer"
-# Who writes: stamped on audit columns (created_by, updated_by) of rows the session flushes.
-ACTOR = "actor"
+# connection.info key: statements sent on a connection while it serves a tenant session.
 STATEMENTS = "sql_statements"
+_SCOPE = "gql_server.scope"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionScope:
+    """What a session is scoped to: its tenant, who writes (stamped on audit columns) and the
+    viewer's read policy (loader criteria added to every ORM statement)."""
+
+    tenant_id: UUID
+    actor: UUID | None = None
+    read_criteria: tuple[ORMOption, ...] = ()
+
+
+def scope_of(session: Session | AsyncSession) -> SessionScope | None:
+    scope: SessionScope | None = session.info.get(_SCOPE)
+    return scope
+
+
+def rescope(session: Session | AsyncSession, scope: SessionScope) -> None:
+    session.info[_SCOPE] = scope
 
 
 class CrossTenantWrite(Exception):
     """A new row names an organization other than the session's tenant."""
+
+
+async def begin_tenant(
+    session: AsyncSession,
+    tenant_id: UUID,
+    *,
+    read_only: bool,
+    statement_timeout_ms: int,
+    viewer_id: UUID | None = None,
+) -> Row[Any] | None:
+    """Scope `session` to the tenant and set up its transaction, in its first statement.
+
+    With `viewer_id` that statement also reads the viewer's `(role, status)`, returned (None when
+    the tenant has no such undeleted user), and the viewer becomes the session's actor.
+    """
+    rescope(session, SessionScope(tenant_id, actor=viewer_id))
+    connection = await session.connection()
+    connection.info[STATEMENTS] = 0
+    parameters = {
+        "tenant_id": str(tenant_id),
+        "statement_timeout": str(statement_timeout_ms),
+        "read_only": "on" if read_only else "off",
+    }
+    if viewer_id is None:
+        await session.execute(_SETUP, parameters)
+        return None
+    result = await session.execute(_SETUP_AS_VIEWER, {**parameters, "viewer_id": viewer_id})
+    return result.one_or_none()
 
 
 @asynccontextmanager
@@ -55,36 +113,17 @@ async def tenant_session(
     *,
     read_only: bool = False,
     statement_timeout_ms: int = 0,
-    read_criteria: Iterable[ORMOption] = (),
-    viewer_id: UUID | None = None,
 ) -> AsyncIterator[AsyncSession]:
     """One session in one transaction for `tenant_id`: committed on success, else rolled back.
 
-    `read_criteria` are extra loader criteria (the viewer's read policy) added to every ORM query.
-    With `viewer_id`, `session.info[VIEWER]` holds that user's `(role, status)`, or None when
-    the tenant has no such (undeleted) user. `connection.info[STATEMENTS]` counts statements.
+    For work that is not a viewer's request (seeding, commands, tests); requests open theirs
+    with `gql_server.scope.open_scope`. `connection.info[STATEMENTS]` counts statements.
     """
-    async with sessionmaker() as session:
-        session.info[TENANT_ID] = tenant_id
-        session.info[READ_CRITERIA] = tuple(read_criteria)
-        if viewer_id is not None:
-            session.info[ACTOR] = viewer_id
-        async with session.begin():
-            connection = await session.connection()
-            connection.info[STATEMENTS] = 0
-            parameters = {
-                "tenant_id": str(tenant_id),
-                "statement_timeout": str(statement_timeout_ms),
-                "read_only": "on" if read_only else "off",
-            }
-            if viewer_id is None:
-                await session.execute(_SETUP, parameters)
-            else:
-                result = await session.execute(
-                    _SETUP_AS_VIEWER, {**parameters, "viewer_id": viewer_id}
-                )
-                session.info[VIEWER] = result.one_or_none()
-            yield session
+    async with sessionmaker() as session, session.begin():
+        await begin_tenant(
+            session, tenant_id, read_only=read_only, statement_timeout_ms=statement_timeout_ms
+        )
+        yield session
 
 
 def count_statements(conn: Any, *_args: Any) -> None:
@@ -96,15 +135,15 @@ def count_statements(conn: Any, *_args: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _scope_to_tenant(state: ORMExecuteState) -> None:
-    tenant_id = state.session.info.get(TENANT_ID)
-    if tenant_id is None or not (state.is_select or state.is_update or state.is_delete):
+    scope = scope_of(state.session)
+    if scope is None or not (state.is_select or state.is_update or state.is_delete):
         return
     if state.is_column_load or state.is_relationship_load:
         return  # criteria of the parent statement propagate to these
-    options: list[Any] = [_tenant_criteria(tenant_id)]
+    options: list[Any] = [_tenant_criteria(scope.tenant_id)]
     if not state.execution_options.get(INCLUDE_DELETED, False):
         options.append(_NOT_DELETED)
-    options.extend(state.session.info.get(READ_CRITERIA, ()))
+    options.extend(scope.read_criteria)
     state.statement = state.statement.options(*options)
 
 
@@ -124,25 +163,24 @@ _NOT_DELETED = with_loader_criteria(
 
 @event.listens_for(Session, "before_flush")
 def _stamp_tenant(session: Session, _context: object, _instances: object) -> None:
-    tenant_id = session.info.get(TENANT_ID)
-    if tenant_id is None:
+    scope = scope_of(session)
+    if scope is None:
         return
-    actor = session.info.get(ACTOR)
-    if actor is not None:
+    if scope.actor is not None:
         for obj in session.new:
             if isinstance(obj, Audited):
-                obj.created_by = obj.created_by or actor
-                obj.updated_by = actor
+                obj.created_by = obj.created_by or scope.actor
+                obj.updated_by = scope.actor
         for obj in session.dirty:
             if isinstance(obj, Audited) and session.is_modified(obj):
-                obj.updated_by = actor
+                obj.updated_by = scope.actor
     for obj in session.new:
         if not isinstance(obj, TenantScoped):
             continue
         if obj.organization_id is None:
-            obj.organization_id = tenant_id
-        elif obj.organization_id != tenant_id:
+            obj.organization_id = scope.tenant_id
+        elif obj.organization_id != scope.tenant_id:
             raise CrossTenantWrite(
                 f"{type(obj).__name__} for organization {obj.organization_id} refused in a"
-                f" session of organization {tenant_id}"
+                f" session of organization {scope.tenant_id}"
             )

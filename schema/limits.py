@@ -1,18 +1,26 @@
 """What one operation may ask for: depth, aliases, root fields, directives and cost.
 
 One validation rule measures the operation to execute in a single walk (fragments followed, each
-named fragment measured once) and reports every limit it exceeds. Cost prices an operation as what
-it can return: each object costs 1, and a list or connection multiplies its subtree by its
-`first`/`last` (or the default page size), so `contents(first: 100) { ... comments(first: 100) }`
-is priced at its 10,000 comments. `@skip`/`@include` are ignored: both branches are priced.
+named fragment measured once) and reports every limit it exceeds. Every field counts, the
+introspection fields (`__schema`, `__type`) and what is selected under them included.
+
+- **Depth** counts object levels as a client sees them: a connection's `edges`, `nodes` and an
+  edge's `node` are wrappers, not levels (`contents { edges { node { author { name } } } }` is
+  3 deep), and neither is an introspection type reference's `ofType` chain.
+- **Cost** prices an operation as what it can return: each object costs 1, and a list or
+  connection multiplies its subtree by its `first`/`last` (or the default page size), so
+  `contents(first: 100) { ... comments(first: 100) }` is priced at its 10,000 comments. A list
+  fetched by ids (`nodes(ids:)`) is priced by the number of ids. Introspection is priced
+  exactly: the schema is known, so its answer is counted object by object (`introspection_cost`).
+  A subscription is priced as one event's answer: the limit applies to every event it delivers.
+  `@skip`/`@include` are ignored: both branches are priced.
 
 Page sizes may be variables (`first: $n`), which validation does not see: the rule class is bound
 per request to the operation and its variables (`limits_rule`), so the check stays one validation
 pass, before the tenant's transaction opens. It reads the request's raw JSON values: only Int page
-sizes matter, and a value that coercion would refuse never reaches execution, so it may count as
-the default. A size above the maximum counts as the maximum: the resolver refuses it with a
-clearer error. Introspection fields are neither deep nor costly here; graphql-core's
-`MaxIntrospectionDepthRule` bounds them instead.
+sizes and id lists matter, and a value that coercion would refuse never reaches execution, so it
+may count as the default. A size above the maximum counts as the maximum: the resolver refuses it
+with a clearer error.
 """
 
 from collections.abc import Callable, Mapping
@@ -25,6 +33,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNamedType,
@@ -34,8 +43,11 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
     SelectionSetNode,
+    TypeMetaFieldDef,
     ValidationRule,
     ValueNode,
     VariableNode,
@@ -43,9 +55,17 @@ from graphql import (
     is_composite_type,
 )
 
+from schema.introspection_cost import introspection_cost
+
 # Costs above this are all "too much"; it keeps the number a JSON (and JavaScript) integer.
 COST_CEILING = 2**53 - 1
 PAGE_ARGUMENTS = ("first", "last")
+ID_LIST_ARGUMENT = "ids"  # a list field answering one item per id (`nodes(ids:)`)
+META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
+# Fields that wrap a level without being one: on a connection, on its edges, in introspection.
+CONNECTION_WRAPPERS = frozenset({"edges", "nodes"})
+EDGE_WRAPPERS = frozenset({"node"})
+TYPE_REFERENCE_WRAPPERS = frozenset({"ofType"})
 
 
 class LimitCode(StrEnum):
@@ -62,7 +82,7 @@ class LimitCode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class QueryLimits:
-    """One tenant's limits; the defaults are the settings' (`gql_server.limits.query_limits`)."""
+    """One tenant's limits; the defaults are the settings' (`gql_server.tenant_limits`)."""
 
     max_depth: int
     max_aliases: int
@@ -71,6 +91,7 @@ class QueryLimits:
     max_cost: int
     default_page_size: int
     max_page_size: int
+    max_ids: int = 100  # ids of one `nodes(ids:)`
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,22 +119,26 @@ class _Walk:
     variables: Mapping[str, Any]
     variable_defaults: Mapping[str, ValueNode | None]
     limits: QueryLimits
-    measured: dict[tuple[str, bool], Shape] = field(default_factory=dict)
+    measured: dict[tuple[str, bool, frozenset[str]], Shape] = field(default_factory=dict)
     visiting: set[str] = field(default_factory=set)
 
     def selection_set(
-        self, node: SelectionSetNode, parent: GraphQLNamedType | None, in_page: bool
+        self,
+        node: SelectionSetNode,
+        parent: GraphQLNamedType | None,
+        in_page: bool,
+        wrappers: frozenset[str] = frozenset(),
     ) -> Shape:
         depth = aliases = cost = fields = 0
         for selection in node.selections:
             if isinstance(selection, FieldNode):
-                shape = self.field(selection, parent, in_page)
+                shape = self.field(selection, parent, in_page, wrappers)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 on = parent if condition is None else self.schema.get_type(condition.name.value)
-                shape = self.selection_set(selection.selection_set, on, in_page)
+                shape = self.selection_set(selection.selection_set, on, in_page, wrappers)
             elif isinstance(selection, FragmentSpreadNode):
-                shape = self.fragment(selection.name.value, in_page)
+                shape = self.fragment(selection.name.value, in_page, wrappers)
             else:  # pragma: no cover - the three kinds of selection
                 continue
             depth = max(depth, shape.depth)
@@ -122,8 +147,8 @@ class _Walk:
             fields += shape.fields
         return Shape(depth, aliases, cost, fields)
 
-    def fragment(self, name: str, in_page: bool) -> Shape:
-        key = (name, in_page)
+    def fragment(self, name: str, in_page: bool, wrappers: frozenset[str]) -> Shape:
+        key = (name, in_page, wrappers)
         if key in self.measured:
             return self.measured[key]
         definition = self.fragments(name)
@@ -131,32 +156,63 @@ class _Walk:
             return Shape()  # unknown or cyclic: the spec's own rules reject the document
         self.visiting.add(name)
         on = self.schema.get_type(definition.type_condition.name.value)
-        shape = self.selection_set(definition.selection_set, on, in_page)
+        shape = self.selection_set(definition.selection_set, on, in_page, wrappers)
         self.visiting.discard(name)
         self.measured[key] = shape
         return shape
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType | None, in_page: bool) -> Shape:
+    def field(
+        self,
+        node: FieldNode,
+        parent: GraphQLNamedType | None,
+        in_page: bool,
+        wrappers: frozenset[str],
+    ) -> Shape:
         aliases = 0 if node.alias is None else 1
         name = node.name.value
+        if name in META_FIELDS:
+            return self.introspection(node, META_FIELDS[name], aliases)
         fields = (
             parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
         )
         definition = fields.get(name)
-        if name.startswith("__") or definition is None:
+        if definition is None:  # `__typename`, or a field the spec's rules refuse
             return Shape(0, aliases, 0, 0)
+        level = 0 if name in wrappers else 1
         named = get_named_type(definition.type)
         if node.selection_set is None or not is_composite_type(named):
-            return Shape(1, aliases, 0, 1)
+            return Shape(level, aliases, 0, 1)
         paged = any(argument in definition.args for argument in PAGE_ARGUMENTS)
-        child = self.selection_set(node.selection_set, named, in_page=paged)
+        if paged:
+            inner = CONNECTION_WRAPPERS
+        elif name == "edges" and name in wrappers:
+            inner = EDGE_WRAPPERS
+        elif named.name.startswith("__"):
+            inner = TYPE_REFERENCE_WRAPPERS
+        else:
+            inner = frozenset()
+        child = self.selection_set(node.selection_set, named, paged, inner)
         if paged:
             multiplier = self.page_size(node)
+        elif ID_LIST_ARGUMENT in definition.args:
+            multiplier = self.id_count(node)
         elif _is_list(definition.type) and not in_page:
             multiplier = self.limits.default_page_size
         else:  # one object, or the edges of a page whose size is already counted
             multiplier = 1
         cost = min(multiplier * (1 + child.cost), COST_CEILING)
+        return Shape(level + child.depth, aliases + child.aliases, cost, 1)
+
+    def introspection(self, node: FieldNode, definition: GraphQLField, aliases: int) -> Shape:
+        """Depth and aliases as for any field; the cost counted on the schema's own answer."""
+        named = get_named_type(definition.type)
+        if node.selection_set is None:
+            return Shape(1, aliases, 0, 1)
+        child = self.selection_set(
+            node.selection_set, named, in_page=True, wrappers=TYPE_REFERENCE_WRAPPERS
+        )
+        budget = self.limits.max_cost + 1  # past the limit, how far past does not matter
+        cost = introspection_cost(self.schema, node, self.fragments, self.variables, budget)
         return Shape(1 + child.depth, aliases + child.aliases, cost, 1)
 
     def page_size(self, node: FieldNode) -> int:
@@ -169,6 +225,26 @@ class _Walk:
         # Above the maximum the resolver refuses the page size itself, with a clearer error.
         size = max(given) if given else self.limits.default_page_size
         return max(0, min(size, self.limits.max_page_size))
+
+    def id_count(self, node: FieldNode) -> int:
+        """The number of ids asked for; the most allowed when it cannot be read."""
+        for argument in node.arguments or ():
+            if argument.name.value == ID_LIST_ARGUMENT:
+                count = self.list_length(argument.value)
+                if count is not None:
+                    return min(count, self.limits.max_ids)
+        return self.limits.max_ids
+
+    def list_length(self, value: ValueNode | None) -> int | None:
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name in self.variables:
+                given = self.variables[name]
+                return len(given) if isinstance(given, list) else 1
+            return self.list_length(self.variable_defaults.get(name))
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        return None if value is None else 1
 
     def int_value(self, value: ValueNode | None) -> int | None:
         if isinstance(value, VariableNode):
@@ -252,7 +328,7 @@ class LimitsRule(ValidationRule):
 
 
 _MESSAGES = {
-    "depth": "the operation is nested {value} fields deep, over the limit of {limit}",
+    "depth": "the operation is nested {value} levels deep, over the limit of {limit}",
     "aliases": "the operation uses {value} aliases, over the limit of {limit}",
     "rootFields": "the operation selects {value} root fields, over the limit of {limit}",
     "directives": "the document has {value} directives, over the limit of {limit}",

@@ -7,8 +7,6 @@ from uuid import UUID
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.types import ExecutionContext
 
 import models
 from loaders.filters import SearchWhere
@@ -18,6 +16,7 @@ from schema.content import Attachment, Content
 from schema.context import Info
 from schema.edges import prefetched, root_connection
 from schema.errors import BadUserInput
+from schema.execution import EventExecutor, Schema
 from schema.filters import (
     ContentFilter,
     ContentOrder,
@@ -34,7 +33,6 @@ from schema.tag import Tag
 from schema.user import User
 
 MAX_NODES = 100
-CACHED_DOCUMENTS = 1024
 
 # Global id type name -> (model, how to build the GraphQL object from its row).
 NODE_TYPES: dict[str, tuple[type[Any], Callable[[Any], Node]]] = {
@@ -191,23 +189,7 @@ class Query:
 
 
 from schema.mutations import Mutation  # noqa: E402 - mutations build on the types above
-from schema.subscriptions import EventExecutor, Subscription  # noqa: E402 - and so do these
-
-
-class Schema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        # Bad input, validation failures and refusals are the client's, answered in the
-        # response; logging each as an ERROR with a traceback would bury the real failures.
-        unexpected = [
-            error
-            for error in errors
-            if error.original_error is not None
-            and not isinstance(error.original_error, GraphQLError)
-        ]
-        super().process_errors(unexpected, execution_context)
-
+from schema.subscriptions import Subscription  # noqa: E402 - and so do these
 
 schema = Schema(
     query=Query,
@@ -215,11 +197,6 @@ schema = Schema(
     subscription=Subscription,
     types=[Comment, Attachment, Organization],
     execution_context_class=EventExecutor,  # each subscription event in a context of its own
-    # Each distinct document is parsed and validated once (bounded: texts come from clients).
-    extensions=[
-        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
-        lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
-    ],
 )
 
 # After every type module registered its relations (they are imported above).

@@ -11,18 +11,13 @@ sent, so a slow socket never holds a database connection. An event whose row the
 may not see (a draft, another tenant's row, a deleted one) is not delivered at all.
 """
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 import strawberry
-from graphql import ExecutionResult, ExperimentalIncrementalExecutionResults, GraphQLError
-from graphql.execution import Executor
-from graphql.pyutils import AwaitableOrValue
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from graphql import GraphQLError
 
 import models
 from schema.comment import Comment
@@ -30,18 +25,10 @@ from schema.content import Content
 from schema.context import Context, Viewer
 from schema.errors import BadUserInput
 from schema.events import ContentChange, Event, EventKind, Topic
+from schema.execution import Delivery, EventScope, run_to_end
 from schema.node import expect_global_id, to_global_id
 
 T = TypeVar("T")
-
-
-class EventScope(Protocol):
-    """One event's read for one subscriber: its `Context` until `close()` (idempotent)."""
-
-    @property
-    def context(self) -> Context: ...
-
-    async def close(self) -> None: ...
 
 
 class Subscriber(Protocol):
@@ -59,58 +46,6 @@ class Subscriber(Protocol):
 SubscriptionInfo = strawberry.Info[Subscriber, None]
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery(Generic[T]):
-    value: T
-    scope: EventScope
-
-
-class EventExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Resolves each `Delivery` in the context it carries, then closes that context's session."""
-
-    delivery: Delivery[Any] | None = None
-
-    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
-        executor = super().build_per_event_executor(payload)
-        if isinstance(payload, Delivery) and isinstance(executor, EventExecutor):
-            executor.root_value = payload.value
-            executor.context_value = payload.scope.context
-            executor.delivery = payload
-        return executor
-
-    def execute_operation(
-        self, serially: bool | None = None
-    ) -> AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]:
-        if self.delivery is None:
-            return super().execute_operation(serially)
-        return self._execute_then_close(self.delivery.scope, serially)
-
-    async def _execute_then_close(
-        self, scope: EventScope, serially: bool | None
-    ) -> ExecutionResult | ExperimentalIncrementalExecutionResults:
-        try:
-            result = super().execute_operation(serially)
-            if self.is_awaitable(result):
-                return await _finish(result)
-            return result  # type: ignore[return-value]
-        finally:
-            await scope.close()
-
-
-async def _finish(work: Awaitable[T]) -> T:
-    """`work`, run to its end even when this task is cancelled meanwhile (an unsubscribe, a
-    closed socket): its loaders' batches use the event's session from tasks of their own, and
-    that session may only be closed once no statement runs on it. Then the cancellation goes on.
-    """
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with suppress(Exception):
-            await task
-        raise
-
-
 async def _deliveries(
     subscriber: Subscriber,
     topic: Topic,
@@ -122,7 +57,7 @@ async def _deliveries(
             if scope is None:
                 continue
             try:
-                value = await _finish(load(scope.context, event))
+                value = await run_to_end(load(scope.context, event))
                 if value is not None:
                     yield Delivery(value, scope)
             finally:
@@ -134,7 +69,7 @@ async def _require_content(subscriber: Subscriber, pk: UUID, argument: str) -> N
     if scope is None:
         raise GraphQLError("the database is unavailable; try again later")
     try:
-        if await _finish(scope.context.loaders.by_key(models.Content).load(pk)) is None:
+        if await run_to_end(scope.context.loaders.by_key(models.Content).load(pk)) is None:
             raise BadUserInput("no content with this id", argument=argument)
     finally:
         await scope.close()

@@ -59,4 +59,6 @@ async def test_graphql_executes_a_query(database_url: str) -> None:
     async with client_for(database_url) as client:
         response = await client.post("/graphql", json={"query": "{ __typename }"})
     assert response.status_code == 200
-    assert response.json() == {"data": {"__typename": "Query"}}
+    body = response.json()
+    assert body["data"] == {"__typename": "Query"}
+    assert "errors" not in body

@@ -209,16 +209,14 @@ async def test_tokens(client: httpx.AsyncClient, tenant: Tenant) -> None:
     under = await gql(client, tokens_query(5_000), token=tenant.token)
     assert under.data == {"contents": {"nodes": []}}
     over = await gql(client, tokens_query(5_001), token=tenant.token)
-    assert over.status == 400
-    assert over.error_codes == ["TOKEN_LIMIT_EXCEEDED"]
+    refused_with(over, "TOKEN_LIMIT_EXCEEDED")
 
 
 async def test_comments_have_a_budget_of_their_own(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     commented = "{ viewer { id } }\n" + "#\n" * 5_001
-    response = await gql(client, commented, token=tenant.token)
-    assert (response.status, response.error_codes) == (400, ["TOKEN_LIMIT_EXCEEDED"])
+    refused_with(await gql(client, commented, token=tenant.token), "TOKEN_LIMIT_EXCEEDED")
 
 
 # --- cost -----------------------------------------------------------------------------------------
@@ -282,7 +280,15 @@ async def test_cost_honours_variables(client: httpx.AsyncClient, tenant: Tenant)
     assert refused_with(default, "COST_LIMIT_EXCEEDED")["cost"] >= 10_000
 
 
-async def test_introspection_is_neither_deep_nor_costly(
+def objects_in(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(objects_in(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(objects_in(item) for item in value)
+    return 0
+
+
+async def test_introspection_is_priced_at_exactly_what_it_returns(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     anonymous = await client.post("/graphql", json={"query": get_introspection_query()})
@@ -290,7 +296,28 @@ async def test_introspection_is_neither_deep_nor_costly(
     assert "errors" not in anonymous.json()
     signed_in = await gql(client, get_introspection_query(), token=tenant.token)
     assert signed_in.data["__schema"]["queryType"]["name"] == "Query"
-    assert signed_in.body["extensions"]["cost"] == 0
+    # Every object of the answer but the answer's own `data`.
+    assert signed_in.body["extensions"]["cost"] == objects_in(signed_in.data) - 1
+
+
+async def test_aliases_and_depth_inside_introspection_count(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    many = " ".join(f"t{i}: types {{ name }}" for i in range(31))
+    refused_with(await client_post(client, f"{{ __schema {{ {many} }} }}"), "ALIAS_LIMIT_EXCEEDED")
+    # Each `types` list is as long as the schema's: 30 of them are priced at what they return.
+    thirty = " ".join(f"t{i}: types {{ fields {{ name }} }}" for i in range(30))
+    costly = await client_post(client, f"{{ __schema {{ {thirty} }} }}")
+    assert refused_with(costly, "COST_LIMIT_EXCEEDED")["cost"] == 10_001  # counted to the limit
+    # A type reference's `ofType` chain is one level, as a client reads `[Tag!]!`.
+    chain = "ofType { " * 8 + "name" + " }" * 8
+    reference = f'{{ __type(name: "Content") {{ fields {{ type {{ {chain} }} }} }} }}'
+    within_limits(await gql(client, reference, token=tenant.token))
+
+
+async def client_post(client: httpx.AsyncClient, query: str) -> Response:
+    response = await client.post("/graphql", json={"query": query})
+    return Response(response.status_code, response.json())
 
 
 async def test_introspection_cycles_are_bounded(client: httpx.AsyncClient) -> None:
@@ -442,7 +469,7 @@ async def test_a_tenant_may_have_limits_of_its_own(
             "no-such-organization": {"max_cost": 1},
         },
     )
-    with caplog.at_level(logging.WARNING, logger="gql_server.limits"):
+    with caplog.at_level(logging.WARNING, logger="gql_server.tenant_limits"):
         async with serve(by_slug_and_id, database_url) as client:
             accepted = await gql(client, HUNDRED_BY_HUNDRED, token=generous.token)
             assert accepted.body["extensions"]["cost"] >= 10_000
@@ -450,7 +477,10 @@ async def test_a_tenant_may_have_limits_of_its_own(
             refused = await gql(client, HUNDRED_BY_HUNDRED, token=ordinary.token)
             assert refused_with(refused, "COST_LIMIT_EXCEEDED")["limit"] == 10_000
 
-            deep = "{ viewer { profile { bio } } contents { nodes { author { id } } } }"
+            # 4 levels: a connection's `nodes` is no level of its own.
+            deep = (
+                "{ viewer { profile { bio } } contents { nodes { author { profile { bio } } } } }"
+            )
             within_limits(await gql(client, deep, token=ordinary.token))
             extensions = refused_with(
                 await gql(client, deep, token=strict.token), "DEPTH_LIMIT_EXCEEDED"

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import models
-from gql_server.endpoint import GraphQLEndpoint
+from gql_server.errors import ErrorFormatter
 from gql_server.observability import (
     RequestObservability,
     RequestRecord,
@@ -151,8 +151,8 @@ async def test_refusals_of_the_real_endpoint_are_counted_by_reason(
     client: httpx.AsyncClient, settings: Settings, sessionmaker: Sessionmaker
 ) -> None:
     token = token_for(settings, await author(sessionmaker))
-    hop = "contents(first: 1) { nodes { author { "
-    too_deep = "{ viewer { " + hop * 4 + "id" + " } } }" * 4 + " } }"  # 14 fields deep
+    hop = "contents(first: 1) { nodes { author { "  # two levels: `nodes` wraps, no level
+    too_deep = "{ viewer { " + hop * 5 + "id" + " } } }" * 5 + " } }"  # 12 levels deep
     unknown_hash = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
     _, before = await scrape(client)
 
@@ -272,14 +272,14 @@ def captured(logger_name: str) -> Iterator[StringIO]:
 
 
 async def test_internal_errors_carry_the_request_id(settings: Settings) -> None:
-    endpoint = GraphQLEndpoint(settings)
+    errors = ErrorFormatter(production=False, statement_timeout_ms=1000)
 
     async def failing(_request: Request) -> Response:
         error = GraphQLError("boom", path=["viewer"], original_error=RuntimeError("boom"))
-        return JSONResponse(endpoint._format(error))
+        return JSONResponse(errors.format_one(error, current_request().request_id))
 
     transport = httpx.ASGITransport(app=observed_app(failing))
-    with captured("gql_server.endpoint") as logged:
+    with captured("gql_server.errors") as logged:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as other:
             response = await other.post("/graphql", headers={"X-Request-ID": "req-500"})
 

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.pool import NullPool
 
 import models
-from gql_server.tenancy import INCLUDE_DELETED, TENANT_ID, CrossTenantWrite, tenant_session
+from gql_server.tenancy import (
+    INCLUDE_DELETED,
+    CrossTenantWrite,
+    SessionScope,
+    rescope,
+    tenant_session,
+)
 from tests.factories import (
     add_prerequisite,
     count_rows,
@@ -117,7 +123,7 @@ async def test_the_orm_lock_alone_scopes_queries(
             )
         )
         assert set(unscoped) == {a.org.id, b.org.id}
-        session.info[TENANT_ID] = b.org.id
+        rescope(session, SessionScope(b.org.id))
         rows = (await session.scalars(select(model))).all()
     assert {row.organization_id for row in rows} == {b.org.id}  # type: ignore[attr-defined]
     assert len(rows) == ROWS_PER_TENANT[model.__tablename__]
