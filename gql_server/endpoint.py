@@ -141,9 +141,6 @@ class GraphQLEndpoint:
                     error_body("mutations must be sent with POST", "BAD_REQUEST"),
                     {"Allow": "POST"},
                 )
-            if operation.kind is OperationType.SUBSCRIPTION:
-                message = "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)"
-                raise Answer(400, error_body(message, "BAD_REQUEST"))
             tenants: TenantLimits = request.app.state.tenant_limits
             token = auth.bearer_token(request.headers.get("authorization"))
             if token is None:
@@ -155,6 +152,9 @@ class GraphQLEndpoint:
             claims = auth.verify(token, self.settings)
             # Every limit is checked before the transaction opens: a refused request runs no SQL.
             admitted = admission.admit(operation, tenants.of(claims.organization_id))
+            if admitted.kind is OperationType.SUBSCRIPTION:  # admitted as on a WebSocket
+                message = "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)"
+                raise Answer(400, error_body(message, "BAD_REQUEST"))
         except Refused as refused:
             status = _STATUS[refused.kind][media_type == GRAPHQL_RESPONSE]
             if status == 200:

@@ -19,10 +19,12 @@ import orjson
 from graphql import (
     GraphQLError,
     GraphQLSchema,
+    NonNullTypeNode,
     OperationDefinitionNode,
     ValidationRule,
     is_input_type,
     is_non_null_type,
+    print_ast,
     type_from_ast,
 )
 from graphql.pyutils import inspect
@@ -77,17 +79,35 @@ class NullIntoNonNullRule(ValidationRule):
     def leave_document(self, *_args: object) -> None:
         if not self.null_variables:
             return
+        definitions = {
+            definition.variable.name.value: definition
+            for definition in self.operation.variable_definitions or ()
+        }
         for usage in self.context.get_recursive_variable_usages(self.operation):
             name = usage.node.name.value
-            if name in self.null_variables and usage.type and is_non_null_type(usage.type):
-                self.report_error(
-                    GraphQLError(
-                        f"Variable `${name}` is null, but it is used where `{usage.type}` cannot"
-                        " be null; send a value, or leave the variable out to use its default.",
-                        usage.node,
-                        extensions={"code": BAD_USER_INPUT},
-                    )
+            definition = definitions.get(name)
+            if (
+                name not in self.null_variables
+                or definition is None
+                or isinstance(definition.type, NonNullTypeNode)  # its own check says so
+                or usage.type is None
+                or not is_non_null_type(usage.type)
+            ):
+                continue
+            advice = (
+                "send a value, or leave the variable out to use its default"
+                f" `{print_ast(definition.default_value)}`"
+                if definition.default_value is not None
+                else "send a value"
+            )
+            self.report_error(
+                GraphQLError(
+                    f"Variable `${name}` is null, but it is used where `{usage.type}` cannot"
+                    f" be null; {advice}.",
+                    usage.node,
+                    extensions={"code": BAD_USER_INPUT},
                 )
+            )
 
 
 def null_into_non_null_rule(

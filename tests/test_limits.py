@@ -588,3 +588,51 @@ async def test_production_can_refuse_introspection_to_everyone(
     typename = await gql(production, "{ __typename viewer { id } }", token=tenant.token)
     assert typename.data["__typename"] == "Query"
     assert "extensions" not in typename.body  # no cost, no SQL counts in production
+
+
+# --- what a client really asks for ------------------------------------------------------------
+
+RELAY_SCREEN = """
+query ContentScreen($first: Int = 10) {
+  contents(first: $first) {
+    edges { cursor node { ...ContentCard } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+fragment ContentCard on Content {
+  id title author { username profile { bio } } tags { name }
+  comments(first: 5) {
+    edges { node {
+      id body author { username }
+      replies(first: 3) {
+        edges { node { id body author { username profile { bio } } } }
+        pageInfo { hasNextPage }
+      }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_a_relay_screen_passes_the_default_limits(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """contents > comments > replies > author > profile: 6 levels as the client reads them (the
+    connections' `edges { node }` wrappers are none), though 15 fields deep."""
+    response = await gql(client, RELAY_SCREEN, token=tenant.token)
+    assert response.data["contents"]["edges"]
+    assert response.body["extensions"]["cost"] < 10_000
+
+
+async def test_nodes_is_priced_by_its_ids(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    query = (
+        "query ($ids: [ID!]!) { nodes(ids: $ids) {"
+        " ... on Comment { replies(first: 100) { nodes { id } } } } }"
+    )
+    one = [to_global_id("Comment", tenant.comment.id)]
+    within_limits(await gql(client, query, {"ids": one}, token=tenant.token))
+    refused = refused_with(
+        await gql(client, query, {"ids": one * 100}, token=tenant.token), "COST_LIMIT_EXCEEDED"
+    )
+    assert refused["cost"] == 100 * (1 + 100 * 2)  # 100 times what one id costs
