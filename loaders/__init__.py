@@ -10,11 +10,12 @@ from uuid import UUID
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from loaders.aggregates import RatingByViewer, RatingSummary, RatingSummaryByContent
-from loaders.edges import INCLUDE_DELETED, ByKey, CountRelated, Related
+from loaders.aggregates import RatingByViewer, RatingStats, RatingSummaryByContent
+from loaders.edges import Edge, edge
 from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root, root_page
-from loaders.relations import Edge, edge
+from loaders.related import ByKey, CountRelated, Related
 from loaders.session import RequestDB
+from loaders.statements import INCLUDE_DELETED
 
 
 class Loaders:
@@ -77,7 +78,7 @@ __all__ = [
     "Ordering",
     "Page",
     "PageRequest",
-    "RatingSummary",
+    "RatingStats",
     "RequestDB",
     "Where",
     "edge",

@@ -9,34 +9,36 @@ from aiodataloader import DataLoader
 from sqlalchemy import func, select
 
 from loaders.metrics import measured
-from loaders.relations import any_of, row_columns
 from loaders.session import RequestDB
+from loaders.statements import any_of, row_columns
 from models import Rating
 
 
 @dataclass(frozen=True, slots=True)
-class RatingSummary:
+class RatingStats:
+    """How many ratings a content has, and their mean (None when it has none)."""
+
     count: int
     average: float | None
 
 
-class RatingSummaryByContent(DataLoader[UUID, RatingSummary]):
+class RatingSummaryByContent(DataLoader[UUID, RatingStats]):
     def __init__(self, db: RequestDB) -> None:
         super().__init__()
         self.db = db
 
     @measured
-    async def batch_load_fn(self, keys: list[UUID]) -> list[RatingSummary]:
+    async def batch_load_fn(self, keys: list[UUID]) -> list[RatingStats]:
         statement = (
             select(Rating.content_id, func.count(), func.avg(Rating.score))
             .where(any_of(Rating.content_id, set(keys)))
             .group_by(Rating.content_id)
         )
         summaries = {
-            content_id: RatingSummary(count, float(round(Decimal(average), 4)))
+            content_id: RatingStats(count, float(round(Decimal(average), 4)))
             for content_id, count, average in await self.db.all(statement)
         }
-        return [summaries.get(key, RatingSummary(0, None)) for key in keys]
+        return [summaries.get(key, RatingStats(0, None)) for key in keys]
 
 
 class RatingByViewer(DataLoader[UUID, Any]):

@@ -1,118 +1,76 @@
-"""Batch loaders for plain edges, one class per kind of edge, all derived from `relations.edge`."""
+"""What a relationship means for a loader, read from the SQLAlchemy mapping (never written by hand).
 
-from collections import defaultdict
+Every tenant table carries `organization_id` in its keys; within one tenant's session that column
+is fixed, so an edge is keyed by the remaining column: `Content.author` by `author_id`,
+`Content.comments` by `Comment.content_id`, `Content.tags` through `content_tags.content_id`.
+"""
+
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from uuid import UUID
 
-from aiodataloader import DataLoader
-from sqlalchemy import Select, func, select
+from sqlalchemy import Column, ColumnElement, FromClause
+from sqlalchemy.orm import InstrumentedAttribute, RelationshipProperty
 
-from loaders.metrics import measured
-from loaders.relations import Edge, any_key, any_of, row_columns
-from loaders.session import RequestDB
-
-# The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
-INCLUDE_DELETED = "include_deleted"
+TENANT_COLUMN = "organization_id"
 
 
-def where_options(where: Any) -> dict[str, Any]:
-    """Execution options a filter needs: one that decides about soft-deleted rows itself (comment
-    tombstones) sets `include_deleted = True`, and its statements run without the session's
-    soft-delete criteria."""
-    return {INCLUDE_DELETED: True} if getattr(where, INCLUDE_DELETED, False) else {}
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A relationship reduced to what a batch query needs.
 
-
-def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
-    """`SELECT <columns> FROM target [JOIN link table] WHERE link IN (keys)`.
-
-    The target entity is always in the FROM clause, so the session's tenant, soft-delete and
-    read-policy criteria apply to it.
+    `parent_key` is the attribute of the parent object whose value keys the loader; `link` is
+    the column the batch filters with `IN (keys)` and groups the results by.
     """
-    columns = columns or (*row_columns(edge.target), edge.link.label("parent_key"))
-    statement = select(*columns).select_from(edge.target)
-    if edge.secondary is not None:
-        assert edge.secondary_join is not None
-        statement = statement.join(edge.secondary, edge.secondary_join)
-    return statement.where(any_of(edge.link, keys))
+
+    name: str
+    target: type[Any]
+    parent_key: str
+    link: ColumnElement[Any]
+    many: bool
+    secondary: FromClause | None
+    secondary_join: ColumnElement[bool] | None
+
+
+def _without_tenant(pairs: Any) -> list[tuple[Column[Any], Column[Any]]]:
+    return [(local, remote) for local, remote in pairs if local.name != TENANT_COLUMN]
 
 
 @cache
-def related_statement(edge: Edge) -> Select[Any]:
-    """`edge_select` for the common case, built once per edge and run with `{"keys": [...]}`."""
-    statement = select(*row_columns(edge.target), edge.link.label("parent_key"))
-    statement = statement.select_from(edge.target)
-    if edge.secondary is not None:
-        assert edge.secondary_join is not None
-        statement = statement.join(edge.secondary, edge.secondary_join)
-    return statement.where(any_key(edge.link))
+def edge(attribute: InstrumentedAttribute[Any]) -> Edge:
+    prop = attribute.property
+    if not isinstance(prop, RelationshipProperty):
+        raise TypeError(f"{attribute} is not a relationship")
+    target = prop.mapper.class_
+    name = f"{prop.parent.class_.__name__}.{prop.key}"
+    pairs = _without_tenant(prop.local_remote_pairs or ())
 
-
-_BY_KEY: dict[Any, Select[Any]] = {}
-
-
-def by_key_statement(model: Any) -> Select[Any]:
-    statement = _BY_KEY.get(model)
-    if statement is None:
-        statement = _BY_KEY[model] = select(*row_columns(model)).where(any_key(model.id))
-    return statement
-
-
-class ByKey(DataLoader[UUID, Any | None]):
-    """Rows of one model by primary key (`node(id)`, `nodes(ids)`, and loaders' own lookups)."""
-
-    def __init__(self, db: RequestDB, model: type[Any]) -> None:
-        super().__init__()
-        self.db = db
-        self.model = model
-
-    @measured
-    async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
-        rows = await self.db.all(by_key_statement(self.model), {"keys": keys})
-        by_id = {row.id: row for row in rows}
-        return [by_id.get(key) for key in keys]
-
-
-class Related(DataLoader[Any, Any]):
-    """Any edge: to-one edges load `row | None`, to-many edges load a list, per parent key.
-
-    `include_deleted` also loads soft-deleted targets (a reply's parent that is a tombstone).
-    """
-
-    def __init__(self, db: RequestDB, edge: Edge, *, include_deleted: bool = False) -> None:
-        super().__init__()
-        self.db = db
-        self.edge = edge
-        self.options = {INCLUDE_DELETED: True} if include_deleted else {}
-
-    @measured
-    async def batch_load_fn(self, keys: list[Any]) -> list[Any]:
-        wanted = list({key for key in keys if key is not None})
-        grouped: defaultdict[Any, list[Any]] = defaultdict(list)
-        if wanted:
-            statement = related_statement(self.edge)
-            for row in await self.db.all(statement, {"keys": wanted}, **self.options):
-                grouped[row.parent_key].append(row)
-        if self.edge.many:
-            return [grouped.get(key, []) for key in keys]
-        return [next(iter(grouped.get(key, ())), None) for key in keys]
-
-
-class CountRelated(DataLoader[Any, int]):
-    """How many targets each parent has along an edge, in one `GROUP BY`."""
-
-    def __init__(self, db: RequestDB, edge: Edge, where: Any = None) -> None:
-        super().__init__()
-        self.db = db
-        self.edge = edge
-        self.where = where
-
-    @measured
-    async def batch_load_fn(self, keys: list[Any]) -> list[int]:
-        statement = edge_select(self.edge, list(set(keys)), self.edge.link, func.count()).group_by(
-            self.edge.link
+    if prop.secondary is not None:
+        to_target = set(_without_tenant(prop.secondary_synchronize_pairs or ()))
+        ((parent_column, link),) = [pair for pair in pairs if pair not in to_target]
+        return Edge(
+            name=name,
+            target=target,
+            parent_key=_attribute_name(prop.parent, parent_column),
+            link=link,
+            many=True,
+            secondary=prop.secondary,
+            secondary_join=prop.secondaryjoin,
         )
-        if self.where is not None:
-            statement = statement.where(*self.where.criteria(self.edge.target))
-        counts = dict(await self.db.all(statement, **where_options(self.where)))
-        return [counts.get(key, 0) for key in keys]
+
+    # Many-to-one: the parent's foreign key finds the target's key. One-to-many and one-to-one:
+    # the parent's key finds the targets' foreign key. Either way one pair, local -> remote.
+    ((local, remote),) = pairs
+    return Edge(
+        name=name,
+        target=target,
+        parent_key=_attribute_name(prop.parent, local),
+        link=getattr(target, _attribute_name(prop.mapper, remote)),
+        many=bool(prop.uselist),
+        secondary=None,
+        secondary_join=None,
+    )
+
+
+def _attribute_name(mapper: Any, column: Column[Any]) -> str:
+    return str(mapper.get_property_by_column(column).key)

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
 
-from loaders.edges import edge_select, where_options
+from loaders.edges import Edge
 from loaders.metrics import measured
-from loaders.relations import Edge, row_columns
 from loaders.session import RequestDB
+from loaders.statements import edge_select, row_columns, where_options
 
 SortKey = Callable[[Any], ColumnElement[Any]]
 

@@ -11,10 +11,10 @@ import models
 from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
-from schema.edges import One, PageOfMany
 from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
+from schema.relations import One, PageOfMany
 
 
 @strawberry.type(

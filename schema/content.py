@@ -12,11 +12,11 @@ import models
 from loaders.filters import ThreadStarts
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
-from schema.edges import Many, One, PageOfMany, Value
 from schema.filters import ContentStatus, Difficulty
 from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
+from schema.relations import Many, One, PageOfMany, Value
 
 
 @strawberry.type(description="Ratings of a content: how many, and their mean (null when none).")
@@ -185,7 +185,7 @@ CONTENT_COMMENT_COUNT = Value(
 CONTENT_RATING_SUMMARY = Value(
     lambda loaders: loaders.rating_summary,
     "pk",
-    convert=lambda summary: RatingSummary(count=summary.count, average=summary.average),
+    convert=lambda stats: RatingSummary(count=stats.count, average=stats.average),
 )
 CONTENT_VIEWER_RATING = Value(
     lambda loaders: loaders.viewer_rating,

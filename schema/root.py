@@ -14,7 +14,6 @@ from loaders.orderings import CONTENT_ORDERINGS, TAG_ORDERINGS, USER_ORDERINGS, 
 from schema.comment import Comment
 from schema.content import Attachment, Content
 from schema.context import Info
-from schema.edges import prefetched, root_connection
 from schema.errors import BadUserInput
 from schema.execution import EventExecutor, Schema
 from schema.filters import (
@@ -28,6 +27,7 @@ from schema.filters import (
 from schema.node import Node, from_global_id
 from schema.organization import Organization
 from schema.pagination import Connection
+from schema.relations import prefetched, root_connection
 from schema.resolution import install as install_resolvers
 from schema.tag import Tag
 from schema.user import User

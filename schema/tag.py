@@ -10,11 +10,11 @@ import strawberry
 import models
 from loaders.orderings import CONTENT_ORDERINGS
 from schema.context import Info
-from schema.edges import PageOfMany
 from schema.filters import ContentFilter, ContentOrder, content_where
 from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
+from schema.relations import PageOfMany
 
 
 @strawberry.type(description="A label on contents; names are unique per organization, any case.")

@@ -13,7 +13,6 @@ from strawberry.scalars import JSON
 import models
 from loaders.orderings import COMMENT_ORDERINGS, CONTENT_ORDERINGS, RATING_ORDERINGS
 from schema.context import Info
-from schema.edges import One, PageOfMany
 from schema.filters import (
     ContentFilter,
     ContentOrder,
@@ -24,6 +23,7 @@ from schema.filters import (
 from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
+from schema.relations import One, PageOfMany
 
 
 @strawberry.type(description="What a user tells about themself.")

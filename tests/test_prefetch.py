@@ -123,7 +123,7 @@ async def test_prefetched_answers_equal_those_of_fields_resolved_one_by_one(
         return None
 
     monkeypatch.setattr(schema.prefetch, "prefetch", nothing)
-    monkeypatch.setattr("schema.edges.prefetch", nothing)
+    monkeypatch.setattr("schema.relations.prefetch", nothing)
     one_by_one = (await gql(client, EVERY_RELATION, token=token)).data
     assert prefetched == one_by_one
 

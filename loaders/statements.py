@@ -1,0 +1,104 @@
+"""The SQL loaders send: plain rows, keys as one array parameter, edges joined from the mapping.
+
+Statements are built once per model or edge where they can be (building is slow, running a
+prepared one is not); the session's tenant, soft-delete and read-policy criteria apply to every
+one of them, because each selects from the mapped entity.
+"""
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, any_, bindparam, inspect, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute
+
+from loaders.edges import Edge
+
+_ROW_COLUMNS: dict[Any, tuple[InstrumentedAttribute[Any], ...]] = {}
+
+
+def row_columns(model: Any) -> tuple[InstrumentedAttribute[Any], ...]:
+    """The model's loaded columns, selected one by one so results come back as plain rows.
+
+    Rows have the same attribute names as model instances and cost a fraction to build: no
+    identity map, no instrumentation. The columns still belong to the mapped entity, so the
+    session's tenant, soft-delete and policy criteria apply to statements that select them.
+    """
+    columns = _ROW_COLUMNS.get(model)
+    if columns is None:
+        columns = _ROW_COLUMNS[model] = tuple(
+            getattr(model, attribute.key)
+            for attribute in inspect(model).column_attrs
+            if not attribute.deferred
+        )
+    return columns
+
+
+def any_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column = ANY($1)`: one array parameter for any number of keys.
+
+    `IN (...)` renders one placeholder per key, so every batch size is a new statement to
+    prepare; with one array parameter, asyncpg reuses a single prepared statement.
+    """
+    condition: ColumnElement[bool] = column == any_(
+        bindparam(None, list(values), type_=_array_of(column.type))
+    )
+    return condition
+
+
+def any_key(column: Any) -> ColumnElement[bool]:
+    """`column = ANY(:keys)`, for statements built once and run with `{"keys": [...]}`."""
+    condition: ColumnElement[bool] = column == any_(bindparam("keys", type_=_array_of(column.type)))
+    return condition
+
+
+@cache
+def _array_of(item: Any) -> ARRAY[Any]:
+    return ARRAY(item)
+
+
+# The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
+INCLUDE_DELETED = "include_deleted"
+
+
+def where_options(where: Any) -> dict[str, Any]:
+    """Execution options a filter needs: one that decides about soft-deleted rows itself (comment
+    tombstones) sets `include_deleted = True`, and its statements run without the session's
+    soft-delete criteria."""
+    return {INCLUDE_DELETED: True} if getattr(where, INCLUDE_DELETED, False) else {}
+
+
+def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
+    """`SELECT <columns> FROM target [JOIN link table] WHERE link IN (keys)`.
+
+    The target entity is always in the FROM clause, so the session's tenant, soft-delete and
+    read-policy criteria apply to it.
+    """
+    columns = columns or (*row_columns(edge.target), edge.link.label("parent_key"))
+    statement = select(*columns).select_from(edge.target)
+    if edge.secondary is not None:
+        assert edge.secondary_join is not None
+        statement = statement.join(edge.secondary, edge.secondary_join)
+    return statement.where(any_of(edge.link, keys))
+
+
+@cache
+def related_statement(edge: Edge) -> Select[Any]:
+    """`edge_select` for the common case, built once per edge and run with `{"keys": [...]}`."""
+    statement = select(*row_columns(edge.target), edge.link.label("parent_key"))
+    statement = statement.select_from(edge.target)
+    if edge.secondary is not None:
+        assert edge.secondary_join is not None
+        statement = statement.join(edge.secondary, edge.secondary_join)
+    return statement.where(any_key(edge.link))
+
+
+_BY_KEY: dict[Any, Select[Any]] = {}
+
+
+def by_key_statement(model: Any) -> Select[Any]:
+    statement = _BY_KEY.get(model)
+    if statement is None:
+        statement = _BY_KEY[model] = select(*row_columns(model)).where(any_key(model.id))
+    return statement
