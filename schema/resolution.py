@@ -36,12 +36,12 @@ def install(schema: Schema) -> None:
             graphql_field = graphql_type.fields.get(graphql_name)
             if graphql_field is None or field.extensions or field.permission_classes:
                 continue  # a private attribute, or a field that needs Strawberry's wrapper
-            if field.base_resolver is None:
-                graphql_field.resolve = _attribute(field.python_name)
-            elif graphql_name == "id" and any(
+            if graphql_name == "id" and any(
                 interface.name == "Node" for interface in graphql_type.interfaces
             ):
                 graphql_field.resolve = _global_id(type_name)
+            elif field.base_resolver is None:
+                graphql_field.resolve = _attribute(field.python_name)
             elif graphql_name in relations and graphql_field.resolve is not None:
                 graphql_field.resolve = _prefetched_or(graphql_field.resolve)
 
