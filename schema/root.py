@@ -7,6 +7,7 @@ from uuid import UUID
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.scalars import JSON
 
 import models
 from loaders.filters import SearchWhere
@@ -24,6 +25,7 @@ from schema.filters import (
     content_where,
     plain_text,
 )
+from schema.json_value import JSONScalar
 from schema.node import Node, from_global_id
 from schema.organization import Organization
 from schema.pagination import Connection
@@ -197,6 +199,7 @@ schema = Schema(
     subscription=Subscription,
     types=[Comment, Attachment, Organization],
     execution_context_class=EventExecutor,  # each subscription event in a context of its own
+    scalar_overrides={JSON: JSONScalar},
 )
 
 # After every type module registered its relations (they are imported above).

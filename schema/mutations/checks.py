@@ -5,8 +5,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import orjson
 import strawberry
 
+from schema import json_value
 from schema.errors import BadUserInput
 from schema.mutations.user_errors import MutationFailed, UserError, UserErrorCode, user_error
 from schema.node import from_global_id
@@ -70,6 +72,17 @@ class Checks:
             path,
             "must be an http or https URL with a host",
         )
+
+    def json_object(self, value: object, path: str, *, max_bytes: int) -> None:
+        """A JSON object within the limits every stored JSON value keeps (`schema.json_value`),
+        and at most `max_bytes` long once encoded."""
+        if not isinstance(value, dict):
+            self.require(False, path, "must be a JSON object")
+        elif why := json_value.problem(value):
+            self.require(False, path, why)
+        else:  # nested within the limit, so encoding it is safe
+            size = len(orjson.dumps(value))
+            self.require(size <= max_bytes, path, f"must be at most {max_bytes} bytes of JSON")
 
     def raise_if_any(self) -> None:
         if self.errors:

@@ -4,11 +4,9 @@ An admin may not demote, suspend or deactivate itself: an organization must not 
 by accident. Profiles are upserted, so editing one that was never written creates it.
 """
 
-import math
 import re
 from typing import Any
 
-import orjson
 import strawberry
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
@@ -28,7 +26,6 @@ from schema.user import User, UserProfile
 
 BIO_MAX = 5000
 PREFERENCES_MAX_BYTES = 16_384
-NUMBER_LIMIT = 2**63
 
 EMAIL_TAKEN = "a user with this email already exists"
 USERNAME_TAKEN = "this username is taken"
@@ -129,37 +126,6 @@ def _check_username(checks: Checks, value: str) -> None:
     )
 
 
-def _unstorable(value: Any) -> str | None:
-    """Why this JSON value would not survive a trip through jsonb, if it would not."""
-    if isinstance(value, str) and "\x00" in value:
-        return "must not contain NUL characters"
-    # jsonb keeps numbers as decimals and gives 1e300 back as a 301-digit integer, which no
-    # JSON encoder of ours writes: numbers stay within what a 64-bit integer holds.
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and not (math.isfinite(value) and abs(value) < NUMBER_LIMIT):
-        return "must hold only numbers between -2^63 and 2^63"
-    if isinstance(value, dict):
-        return next((why for pair in value.items() for why in map(_unstorable, pair) if why), None)
-    if isinstance(value, list):
-        return next((why for why in map(_unstorable, value) if why), None)
-    return None
-
-
-def _check_preferences(checks: Checks, value: object) -> None:
-    path = "input.preferences"
-    if not isinstance(value, dict):
-        checks.require(False, path, "must be a JSON object")
-        return
-    if why := _unstorable(value):
-        checks.require(False, path, why)
-        return
-    checks.require(
-        len(orjson.dumps(value)) <= PREFERENCES_MAX_BYTES,
-        path,
-        f"must be at most {PREFERENCES_MAX_BYTES} bytes of JSON",
-    )
-
-
 async def _refuse_taken(info: Info, *, email: str, username: str) -> None:
     """Both conflicts at once; under concurrency the unique constraints still decide."""
     statement = select(models.User.email, models.User.username).where(
@@ -256,7 +222,7 @@ async def _update_profile(info: Info, input: UpdateProfileInput) -> UpdateProfil
     if input.avatar_url is not None and given(input.avatar_url):
         checks.url(input.avatar_url, "input.avatarUrl")
     if given(input.preferences):
-        _check_preferences(checks, input.preferences)
+        checks.json_object(input.preferences, "input.preferences", max_bytes=PREFERENCES_MAX_BYTES)
     checks.raise_if_any()
     if not may(viewer, Action.EDIT_PROFILE, target):
         raise forbidden("only the user or an admin may edit this profile")
