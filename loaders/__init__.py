@@ -5,7 +5,7 @@ first use, so a whole level of a response (every parent's `author`, every parent
 `comments`) becomes one statement.
 """
 
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
 from sqlalchemy.orm import InstrumentedAttribute
@@ -16,6 +16,7 @@ from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root
 from loaders.related import ByKey, CountRelated, Related
 from loaders.session import RequestDB
 from loaders.statements import INCLUDE_DELETED
+from loaders.visibility import ColumnView
 
 
 class Loaders:
@@ -56,23 +57,34 @@ class Loaders:
             ("page", found, request), lambda: PageOf(self.db, found, request)
         )
 
+    @overload
+    def count(self, attribute: InstrumentedAttribute[Any]) -> CountRelated: ...
+    @overload
     def count(
-        self, attribute: InstrumentedAttribute[Any], where: Where | None = None
+        self, attribute: InstrumentedAttribute[Any], where: Where | None, view: ColumnView
+    ) -> CountRelated: ...
+    def count(
+        self,
+        attribute: InstrumentedAttribute[Any],
+        where: Where | None = None,
+        view: ColumnView | None = None,
     ) -> CountRelated:
+        """Children per parent along `attribute`; a filtered count, as the viewer sees them."""
         found = edge(attribute)
         return self._memo(  # type: ignore[no-any-return]
-            ("count", found, where), lambda: CountRelated(self.db, found, where)
+            ("count", found, where, view), lambda: CountRelated(self.db, found, where, view)
         )
 
     async def root_page(self, model: type[Any], request: PageRequest) -> Page:
         return await root_page(self.db, model, request)
 
-    async def count_root(self, model: type[Any], where: Where | None = None) -> int:
-        return await count_root(self.db, model, where)
+    async def count_root(self, model: type[Any], where: Where | None, view: ColumnView) -> int:
+        return await count_root(self.db, model, where, view)
 
 
 __all__ = [
     "INCLUDE_DELETED",
+    "ColumnView",
     "Edge",
     "Loaders",
     "Ordering",

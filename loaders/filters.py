@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
+from loaders.visibility import ColumnView
 from models import Comment, ContentStatus, ContentTag, Difficulty, Role, Tag, UserStatus
 
 
@@ -25,14 +26,14 @@ class ContentWhere:
     created_before: datetime | None = None
     text: str | None = None
 
-    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
+    def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
         criteria: list[ColumnElement[bool]] = []
         if self.statuses:
-            criteria.append(model.status.in_(self.statuses))
+            criteria.append(view.column(model, "status").in_(self.statuses))
         if self.difficulties:
-            criteria.append(model.difficulty.in_(self.difficulties))
+            criteria.append(view.column(model, "difficulty").in_(self.difficulties))
         if self.author_ids:
-            criteria.append(model.author_id.in_(self.author_ids))
+            criteria.append(view.column(model, "author_id").in_(self.author_ids))
         if self.tag_names:
             # Every listed tag must be on the content: one grouped subquery for any number.
             tagged = (
@@ -44,17 +45,17 @@ class ContentWhere:
                         Tag.id == ContentTag.tag_id,
                     ),
                 )
-                .where(Tag.name_key.in_(self.tag_names))
+                .where(view.column(Tag, "name_key").in_(self.tag_names))
                 .group_by(ContentTag.content_id)
                 .having(func.count() == len(self.tag_names))
             )
             criteria.append(model.id.in_(tagged))
         if self.created_after is not None:
-            criteria.append(model.created_at >= self.created_after)
+            criteria.append(view.column(model, "created_at") >= self.created_after)
         if self.created_before is not None:
-            criteria.append(model.created_at < self.created_before)
+            criteria.append(view.column(model, "created_at") < self.created_before)
         if self.text:
-            criteria.append(model.search_vector.op("@@")(text_query(self.text)))
+            criteria.append(view.column(model, "search_vector").op("@@")(text_query(self.text)))
         return criteria
 
 
@@ -64,19 +65,20 @@ class UserWhere:
     statuses: tuple[UserStatus, ...] = ()
     text: str | None = None
 
-    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
+    def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
         criteria: list[ColumnElement[bool]] = []
         if self.roles:
-            criteria.append(model.role.in_(self.roles))
+            criteria.append(view.column(model, "role").in_(self.roles))
         if self.statuses:
-            criteria.append(model.status.in_(self.statuses))
+            criteria.append(view.column(model, "status").in_(self.statuses))
         if self.text:
             pattern = f"%{_escape_like(self.text)}%"
             criteria.append(
                 or_(
-                    model.full_name.ilike(pattern, escape="\\"),
-                    model.email.ilike(pattern, escape="\\"),
-                    model.username.ilike(pattern, escape="\\"),
+                    *(
+                        view.column(model, name).ilike(pattern, escape="\\")
+                        for name in ("full_name", "email", "username")
+                    )
                 )
             )
         return criteria
@@ -88,8 +90,8 @@ class SearchWhere:
 
     text: str
 
-    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
-        return [model.search_vector.op("@@")(text_query(self.text))]
+    def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
+        return [view.column(model, "search_vector").op("@@")(text_query(self.text))]
 
 
 def _escape_like(text: str) -> str:
@@ -140,8 +142,8 @@ class ThreadStarts:
     # Loaders lift the session's soft-delete criteria for it: `in_thread` decides instead.
     include_deleted: ClassVar[bool] = True
 
-    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
-        return [model.parent_id.is_(None), in_thread(model)]
+    def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
+        return [model.parent_id.is_(None), in_thread(model)]  # structure: nothing to hide
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,5 +152,5 @@ class ThreadReplies:
 
     include_deleted: ClassVar[bool] = True
 
-    def criteria(self, model: Any) -> list[ColumnElement[bool]]:
-        return [in_thread(model)]
+    def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
+        return [in_thread(model)]  # structure: nothing to hide

@@ -10,48 +10,40 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import aliased
 
 from loaders.filters import text_query
-from loaders.pages import Ordering
+from loaders.pages import Ordering, SortKey
+from loaders.visibility import ColumnView
 from models import Rating
 
 
-def _id(model: Any) -> ColumnElement[Any]:
-    return model.id  # type: ignore[no-any-return]
+def _column(name: str) -> SortKey:
+    def key(model: Any, view: ColumnView) -> ColumnElement[Any]:
+        return view.column(model, name)
+
+    return key
 
 
-def _rated_content(model: Any) -> ColumnElement[Any]:
-    return model.content_id  # type: ignore[no-any-return]
+_id = _column("id")
+_rated_content = _column("content_id")
+_created_at = _column("created_at")
+_title = _column("title")
+_full_name = _column("full_name")
+_name_key = _column("name_key")
 
 
-def _created_at(model: Any) -> ColumnElement[Any]:
-    return model.created_at  # type: ignore[no-any-return]
-
-
-def _title(model: Any) -> ColumnElement[Any]:
-    return model.title  # type: ignore[no-any-return]
-
-
-def _published_at(model: Any) -> ColumnElement[Any]:
+def _published_at(model: Any, view: ColumnView) -> ColumnElement[Any]:
     # Drafts have no publication date; they sort as if published when created.
-    return func.coalesce(model.published_at, model.created_at)
+    return func.coalesce(view.column(model, "published_at"), view.column(model, "created_at"))
 
 
-def _average_rating(model: Any) -> ColumnElement[Any]:
+def _average_rating(model: Any, view: ColumnView) -> ColumnElement[Any]:
     rating = aliased(Rating)
     average = (
-        select(func.coalesce(func.avg(rating.score), 0))
+        select(func.coalesce(func.avg(view.column(rating, "score")), 0))
         .where(rating.content_id == model.id)
         .correlate(model)
         .scalar_subquery()
     )
     return average
-
-
-def _full_name(model: Any) -> ColumnElement[Any]:
-    return model.full_name  # type: ignore[no-any-return]
-
-
-def _name_key(model: Any) -> ColumnElement[Any]:
-    return model.name_key  # type: ignore[no-any-return]
 
 
 def _both(name: str, key: Any, kind: type, tiebreak: Any = _id) -> dict[str, Ordering]:
@@ -84,8 +76,8 @@ RATING_ORDERINGS: dict[str, Ordering] = {
 class _SearchRank:
     text: str
 
-    def __call__(self, model: Any) -> ColumnElement[Any]:
-        return func.ts_rank(model.search_vector, text_query(self.text))
+    def __call__(self, model: Any, view: ColumnView) -> ColumnElement[Any]:
+        return func.ts_rank(view.column(model, "search_vector"), text_query(self.text))
 
 
 def search_ordering(text: str) -> Ordering:

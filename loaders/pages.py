@@ -18,14 +18,15 @@ from loaders.edges import Edge
 from loaders.metrics import measured
 from loaders.session import RequestDB
 from loaders.statements import edge_select, row_columns, where_options
+from loaders.visibility import ColumnView
 
-SortKey = Callable[[Any], ColumnElement[Any]]
+SortKey = Callable[[Any, ColumnView], ColumnElement[Any]]
 
 
 class Where(Protocol):
-    """A hashable filter value that turns into SQL criteria on a model."""
+    """A hashable filter value that turns into SQL criteria on a model, as a viewer sees it."""
 
-    def criteria(self, model: Any) -> list[ColumnElement[bool]]: ...
+    def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +42,14 @@ class Ordering:
     types: tuple[type, ...]
     descending: bool = False
 
-    def expressions(self, model: Any) -> list[ColumnElement[Any]]:
-        return [key(model) for key in self.keys]
+    def expressions(self, model: Any, view: ColumnView) -> list[ColumnElement[Any]]:
+        return [key(model, view) for key in self.keys]
 
 
 @dataclass(frozen=True, slots=True)
 class PageRequest:
     ordering: Ordering
+    view: ColumnView  # the viewer's: what its ordering and filter may read
     first: int | None = None
     last: int | None = None
     after: tuple[Any, ...] | None = None
@@ -80,7 +82,7 @@ class _Collected:
 
 
 def _filtered(statement: Select[Any], model: Any, request: PageRequest) -> Select[Any]:
-    sort = request.ordering.expressions(model)
+    sort = request.ordering.expressions(model, request.view)
     ascending = not request.ordering.descending
     if request.after is not None:
         row, cursor = tuple_(*sort), tuple_(*request.after)
@@ -89,14 +91,14 @@ def _filtered(statement: Select[Any], model: Any, request: PageRequest) -> Selec
         row, cursor = tuple_(*sort), tuple_(*request.before)
         statement = statement.where(row < cursor if ascending else row > cursor)
     if request.where is not None:
-        statement = statement.where(*request.where.criteria(model))
+        statement = statement.where(*request.where.criteria(model, request.view))
     return statement
 
 
 def _sort_order(model: Any, request: PageRequest) -> list[ColumnElement[Any]]:
     # Walking backwards reads the order in reverse, then the page is flipped back.
     descending = request.ordering.descending != request.backwards
-    sort = request.ordering.expressions(model)
+    sort = request.ordering.expressions(model, request.view)
     return [expression.desc() if descending else expression.asc() for expression in sort]
 
 
@@ -112,7 +114,7 @@ def _page(collected: _Collected, request: PageRequest) -> Page:
 
 
 async def root_page(db: RequestDB, model: Any, request: PageRequest) -> Page:
-    sort = request.ordering.expressions(model)
+    sort = request.ordering.expressions(model, request.view)
     columns = row_columns(model)
     statement = select(*columns, *sort)
     statement = _filtered(statement, model, request)
@@ -125,10 +127,10 @@ async def root_page(db: RequestDB, model: Any, request: PageRequest) -> Page:
     return _page(collected, request)
 
 
-async def count_root(db: RequestDB, model: Any, where: Where | None) -> int:
+async def count_root(db: RequestDB, model: Any, where: Where | None, view: ColumnView) -> int:
     statement = select(func.count()).select_from(model)
     if where is not None:
-        statement = statement.where(*where.criteria(model))
+        statement = statement.where(*where.criteria(model, view))
     return int((await db.execute(statement, **where_options(where))).scalar_one())
 
 
@@ -144,7 +146,7 @@ class PageOf(DataLoader[Any, Page]):
     @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[Page]:
         edge, request, model = self.edge, self.request, self.edge.target
-        sort = request.ordering.expressions(model)
+        sort = request.ordering.expressions(model, request.view)
         position = (
             func.row_number()
             .over(partition_by=edge.link, order_by=_sort_order(model, request))

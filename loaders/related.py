@@ -17,6 +17,7 @@ from loaders.statements import (
     related_statement,
     where_options,
 )
+from loaders.visibility import ColumnView
 
 
 class ByKey(DataLoader[UUID, Any | None]):
@@ -62,11 +63,14 @@ class Related(DataLoader[Any, Any]):
 class CountRelated(DataLoader[Any, int]):
     """How many targets each parent has along an edge, in one `GROUP BY`."""
 
-    def __init__(self, db: RequestDB, edge: Edge, where: Any = None) -> None:
+    def __init__(
+        self, db: RequestDB, edge: Edge, where: Any = None, view: ColumnView | None = None
+    ) -> None:
         super().__init__()
         self.db = db
         self.edge = edge
         self.where = where
+        self.view = view
 
     @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[int]:
@@ -74,6 +78,7 @@ class CountRelated(DataLoader[Any, int]):
             self.edge.link
         )
         if self.where is not None:
-            statement = statement.where(*self.where.criteria(self.edge.target))
+            assert self.view is not None, "a filter is applied as some viewer sees the rows"
+            statement = statement.where(*self.where.criteria(self.edge.target, self.view))
         counts = dict(await self.db.all(statement, **where_options(self.where)))
         return [counts.get(key, 0) for key in keys]

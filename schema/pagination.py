@@ -16,7 +16,7 @@ from uuid import UUID
 import orjson
 import strawberry
 
-from loaders import Ordering, Page, PageRequest, Where
+from loaders import ColumnView, Ordering, Page, PageRequest, Where
 from schema.context import PageLimits
 from schema.errors import BadUserInput
 
@@ -164,6 +164,7 @@ def decode_cursor(cursor: str, ordering: Ordering, argument: str) -> tuple[Any, 
 def page_request(
     ordering: Ordering,
     limits: PageLimits,
+    view: ColumnView,
     *,
     first: int | None,
     after: str | None,
@@ -182,6 +183,7 @@ def page_request(
             )
     return PageRequest(
         ordering=ordering,
+        view=view,
         first=first,
         last=last,
         after=None if after is None else decode_cursor(after, ordering, "after"),

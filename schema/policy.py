@@ -9,18 +9,22 @@ Reads: the criteria below are added to every ORM query of the request.
 | STUDENT    | published contents, and its own in any status |
 
 Deleted contents are seen by nobody; comments, ratings and attachments follow their content.
+Single fields: `HIDDEN_FIELDS` below. A field's resolver asks `may_read`; filters, searches and
+orders read every column through `visible_columns(viewer)`, where a hidden value is NULL.
 Writes: `WRITE_RULES` below; every mutation asks `may(viewer, action, owner)`.
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, or_, select, true
-from sqlalchemy.orm import with_loader_criteria
+from sqlalchemy import ColumnElement, and_, case, cast, inspect, null, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
-from models import Attachment, Comment, Content, ContentStatus, Rating, Role
+from models import Attachment, Comment, Content, ContentStatus, Rating, Role, User
 from schema.context import Viewer
 
 _contents = Content.__table__
@@ -61,6 +65,65 @@ def _read_criteria(viewer_id: UUID, role: Role) -> tuple[ORMOption, ...]:
     return tuple(options)
 
 
+_ALL = frozenset(Role)
+_NONE: frozenset[Role] = frozenset()
+_STAFF = frozenset({Role.ADMIN, Role.INSTRUCTOR})
+_ADMIN = frozenset({Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenField:
+    """A column only some viewers may read: roles in `on_anything` on every row, roles in
+    `on_own` on the rows whose `owner` column names them."""
+
+    column: InstrumentedAttribute[Any]
+    owner: InstrumentedAttribute[Any]
+    on_anything: frozenset[Role]
+    on_own: frozenset[Role]
+
+    def readable_by(self, viewer: Viewer, owner_id: UUID) -> bool:
+        return viewer.role in self.on_anything or (
+            viewer.role in self.on_own and owner_id == viewer.id
+        )
+
+
+# Every field that not every viewer may read. A column computed from one of these (a search
+# vector, say) must be listed too: `tests/test_hidden_fields.py` checks that it is, and tries
+# every filter, search and order of every list against every field here, as every role.
+HIDDEN_FIELDS: tuple[HiddenField, ...] = (
+    HiddenField(User.email, owner=User.id, on_anything=_ADMIN, on_own=_ALL),
+)
+_HIDDEN = {(field.column.class_, field.column.key): field for field in HIDDEN_FIELDS}
+
+
+def may_read(viewer: Viewer, column: InstrumentedAttribute[Any], owner_id: UUID) -> bool:
+    """Whether `viewer` may read `column` on a row owned by `owner_id`."""
+    hidden = _HIDDEN.get((column.class_, column.key))
+    return hidden is None or hidden.readable_by(viewer, owner_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerColumns:
+    """`loaders.ColumnView` for one viewer: a hidden field is NULL where it may not read it."""
+
+    viewer_id: UUID
+    role: Role
+
+    def column(self, model: Any, name: str) -> ColumnElement[Any]:
+        column: ColumnElement[Any] = getattr(model, name)
+        hidden = _HIDDEN.get((inspect(model).mapper.class_, name))
+        if hidden is None or self.role in hidden.on_anything:
+            return column
+        if self.role in hidden.on_own:
+            owner = getattr(model, hidden.owner.key)
+            return case((owner == self.viewer_id, column))  # NULL on others' rows
+        return cast(null(), column.type)  # typed: PostgreSQL sorts by no bare NULL
+
+
+def visible_columns(viewer: Viewer) -> ViewerColumns:
+    return ViewerColumns(viewer.id, viewer.role)
+
+
 class Action(StrEnum):
     CREATE_CONTENT = "CREATE_CONTENT"
     EDIT_CONTENT = "EDIT_CONTENT"  # update, publish, archive, delete, restore, its links
@@ -73,11 +136,6 @@ class Action(StrEnum):
     CREATE_TAG = "CREATE_TAG"
     MANAGE_TAGS = "MANAGE_TAGS"  # rename, delete
 
-
-_ALL = frozenset(Role)
-_NONE: frozenset[Role] = frozenset()
-_STAFF = frozenset({Role.ADMIN, Role.INSTRUCTOR})
-_ADMIN = frozenset({Role.ADMIN})
 
 # Writes, as a table: who may act on anything, and who may act on what it owns.
 WRITE_RULES: dict[Action, tuple[frozenset[Role], frozenset[Role]]] = {

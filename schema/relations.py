@@ -13,9 +13,10 @@ from aiodataloader import DataLoader
 from graphql import FieldNode, SelectionSetNode
 from sqlalchemy.orm import InstrumentedAttribute
 
-from loaders import Loaders, Ordering, Page, Where
+from loaders import Loaders, Ordering, Page, PageRequest, Where
 from schema.context import Info
 from schema.pagination import Connection, connection, page_request
+from schema.policy import visible_columns
 from schema.prefetch import prefetch, selected_names, subselections
 
 ToNode = Callable[[Any], Any]
@@ -121,9 +122,11 @@ class PageOfMany:
     ) -> list[Any]:
         loaders = info.context.loaders
         ordering, where = self.ordering(args), self.where(args)
+        view = visible_columns(info.context.viewer)
         request = page_request(
             ordering,
             info.context.limits,
+            view,
             first=args.get("first"),
             after=args.get("after"),
             last=args.get("last"),
@@ -138,12 +141,12 @@ class PageOfMany:
             else [Page([], [], False, False)] * len(keys)
         )
         totals: list[int | None] = (
-            await load_all(loaders.count(self.attribute, where), keys)
+            await load_all(loaders.count(self.attribute, where, view), keys)
             if "totalCount" in wanted
             else [None] * len(keys)
         )
         return [
-            connection(page, ordering, self.to_node, _counter(loaders, self, where, key), total)
+            connection(page, ordering, self.to_node, _counter(loaders, self, request, key), total)
             for page, key, total in zip(pages, keys, totals, strict=True)
         ]
 
@@ -154,9 +157,10 @@ class PageOfMany:
         return subselections(nodes, "edges", "node") + subselections(nodes, "nodes")
 
 
-def _counter(loaders: Loaders, relation: PageOfMany, where: Where | None, key: Any) -> Any:
+def _counter(loaders: Loaders, relation: PageOfMany, request: PageRequest, key: Any) -> Any:
     async def count_total() -> int:
-        return int(await loaders.count(relation.attribute, where).load(key))
+        counter = loaders.count(relation.attribute, request.where, request.view)
+        return int(await counter.load(key))
 
     return count_total
 
@@ -198,9 +202,11 @@ async def root_connection(
 ) -> Connection[Any]:
     """A root list as a connection, with the selected relations of its nodes prefetched."""
     loaders = info.context.loaders
+    view = visible_columns(info.context.viewer)
     request = page_request(
         ordering,
         info.context.limits,
+        view,
         first=first,
         after=after,
         last=last,
@@ -210,7 +216,7 @@ async def root_connection(
     page = await loaders.root_page(model, request)
 
     async def count_total() -> int:
-        return await loaders.count_root(model, where)
+        return await loaders.count_root(model, where, view)
 
     result = connection(page, ordering, to_node, count_total)
     field_nodes = list(info._raw_info.field_nodes)

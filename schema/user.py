@@ -22,6 +22,7 @@ from schema.filters import (
 )
 from schema.node import Node
 from schema.pagination import Connection
+from schema.policy import may_read
 from schema.prefetch import register, resolve
 from schema.relations import One, PageOfMany
 
@@ -76,8 +77,8 @@ class User(Node):
 
     @strawberry.field(description="Shown to the user themself and to admins; null to others.")
     def email(self, info: Info) -> str | None:
-        viewer = info.context.viewer
-        return self.private_email if viewer.is_admin or viewer.id == self.pk else None
+        shown = may_read(info.context.viewer, models.User.email, self.pk)
+        return self.private_email if shown else None
 
     @strawberry.field
     def profile(self, info: Info) -> UserProfile | None:
