@@ -41,9 +41,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def verify(token: str, settings: Settings) -> Claims:
-    rsa = settings.jwt_algorithm.startswith("RS")
-    key = (settings.jwt_public_key or "") if rsa else settings.jwt_secret
-    claims = _verified(token, key, settings.jwt_algorithm)
+    claims = _verified(token, settings.jwt_verification_key, settings.jwt_algorithm)
     if claims.expired:
         raise Unauthenticated("the token has expired")
     return claims
@@ -79,7 +77,7 @@ def issue(
     ttl_seconds: int | None = None,
     private_key: str | None = None,
 ) -> str:
-    """A signed token; RS256 needs the private key that matches `GQL_JWT_PUBLIC_KEY`."""
+    """A signed token; RS256, ES256, ... need the private key that matches `GQL_JWT_PUBLIC_KEY`."""
     now = int(time.time())
     payload = {
         "sub": str(user_id),
@@ -88,8 +86,8 @@ def issue(
         "iat": now,
         "exp": now + (ttl_seconds or settings.token_ttl_seconds),
     }
-    if settings.jwt_algorithm.startswith("RS"):
+    if settings.jwt_asymmetric:
         if private_key is None:
-            raise ValueError("signing RS256 tokens needs the private key")
+            raise ValueError(f"signing {settings.jwt_algorithm} tokens needs the private key")
         return jwt.encode(payload, private_key, algorithm=settings.jwt_algorithm)
     return jwt.encode(payload, settings.jwt_secret, algorithm=settings.jwt_algorithm)

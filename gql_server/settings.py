@@ -5,10 +5,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+import jwt
+from jwt.algorithms import HMACAlgorithm, NoneAlgorithm, get_default_algorithms
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEVELOPMENT_JWT_SECRET = "development-secret-change-me-in-production-0123456789"
+DATABASE_URL_FORM = "expected postgresql://user:password@host:5432/database"
 
 
 class Environment(StrEnum):
@@ -108,17 +121,68 @@ class Settings(BaseSettings):
     # By organization id or slug: '{"acme": {"max_cost": 50000, "max_depth": 15}}'.
     tenant_limits: dict[str, LimitOverrides] = Field(default_factory=dict)
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        # Never quote the value: it may hold a password.
+        if value is None:
+            return None
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError(f"not a URL; {DATABASE_URL_FORM}") from None
+        if backend not in ("postgresql", "postgres"):
+            raise ValueError(f"a {backend}:// URL, not a PostgreSQL one; {DATABASE_URL_FORM}")
+        return value
+
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> "Settings":
-        placeholder = self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32
-        if self.is_production and self.jwt_algorithm.startswith("HS") and placeholder:
+    def _jwt_keys_fit(self) -> "Settings":
+        """The algorithm must sign, with the key given for it. Production also refuses the
+        development secret and keys shorter than the algorithm needs (RFC 7518: an HMAC secret
+        as long as its hash)."""
+        algorithm = get_default_algorithms().get(self.jwt_algorithm)
+        if algorithm is None or isinstance(algorithm, NoneAlgorithm):
             raise ValueError(
-                "production needs GQL_JWT_SECRET set to a secret of 32+ characters"
-                " (or GQL_JWT_ALGORITHM=RS256 with GQL_JWT_PUBLIC_KEY)"
+                f"GQL_JWT_ALGORITHM={self.jwt_algorithm} is not a signing algorithm: use HS256,"
+                " HS384 or HS512 with GQL_JWT_SECRET, or RS256, PS256, ES256, EdDSA (and their"
+                " longer forms) with GQL_JWT_PUBLIC_KEY"
             )
-        if self.jwt_algorithm.startswith("RS") and not self.jwt_public_key:
+        if isinstance(algorithm, HMACAlgorithm):
+            if self.jwt_public_key:
+                raise ValueError(
+                    f"GQL_JWT_PUBLIC_KEY is set but GQL_JWT_ALGORITHM={self.jwt_algorithm} signs"
+                    " with GQL_JWT_SECRET: set the algorithm the key is for (RS256, ES256, ...)"
+                )
+            minimum = algorithm.hash_alg().digest_size
+            weak = self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < minimum
+            if self.is_production and weak:
+                raise ValueError(
+                    f"production needs GQL_JWT_SECRET set to a secret of {minimum}+ characters"
+                    " (or GQL_JWT_ALGORITHM=RS256 with GQL_JWT_PUBLIC_KEY)"
+                )
+            return self
+        if not self.jwt_public_key:
             raise ValueError(f"GQL_JWT_ALGORITHM={self.jwt_algorithm} needs GQL_JWT_PUBLIC_KEY")
+        try:
+            key = algorithm.prepare_key(self.jwt_public_key)
+        except (jwt.InvalidKeyError, ValueError, TypeError):
+            raise ValueError(
+                f"GQL_JWT_PUBLIC_KEY is not a public key GQL_JWT_ALGORITHM={self.jwt_algorithm}"
+                " verifies with (PEM, of the algorithm's kind: RSA for RS/PS, EC for ES,"
+                " Ed25519 for EdDSA)"
+            ) from None
+        if self.is_production and (too_short := algorithm.check_key_length(key)):
+            raise ValueError(f"GQL_JWT_PUBLIC_KEY is too weak for production: {too_short}")
         return self
+
+    @property
+    def jwt_asymmetric(self) -> bool:
+        """Tokens are verified with `jwt_public_key` (else with the shared `jwt_secret`)."""
+        return not isinstance(get_default_algorithms().get(self.jwt_algorithm), HMACAlgorithm)
+
+    @property
+    def jwt_verification_key(self) -> str:
+        return (self.jwt_public_key or "") if self.jwt_asymmetric else self.jwt_secret
 
     @property
     def is_production(self) -> bool:
@@ -150,6 +214,40 @@ class Settings(BaseSettings):
         return self.sql_statements_in_response
 
 
+class InvalidSettings(Exception):
+    """The environment's settings are refused; the message names the variables, never a value."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        # pydantic's own message quotes the values it refused: secrets among them.
+        raise InvalidSettings(describe(error)) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line: each refused variable and why, without the values."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False, include_context=False):
+        message = problem["msg"].removeprefix("Value error, ")
+        if not problem["loc"]:  # the whole model's check: its message names the variables
+            problems.append(message)
+            continue
+        field, *inner = (str(part) for part in problem["loc"])
+        where = f" ({'.'.join(inner)})" if inner else ""
+        problems.append(f"{_variable(field)}{where}: {message[:1].lower()}{message[1:]}")
+    return "; ".join(problems)
+
+
+def _variable(field: str) -> str:
+    """The environment variable a field (or an alias of it) is read from."""
+    if field.isupper():  # reported by its alias, e.g. DATABASE_URL
+        return field
+    alias = (
+        Settings.model_fields[field].validation_alias if field in Settings.model_fields else None
+    )
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return alias if isinstance(alias, str) else f"GQL_{field.upper()}"
