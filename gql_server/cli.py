@@ -1,4 +1,9 @@
-"""`gql-server`: serve, migrate, seed, token, export-schema, trust; all honour DATABASE_URL."""
+"""`gql-server`: serve, migrate, seed, token, reset, export-schema, trust; all honour DATABASE_URL.
+
+A command that cannot do its work for a reason its user can fix (a setting, a database that cannot
+be reached, data already there) prints one line saying what is wrong and what to do, and exits 1.
+A traceback is for what nobody expected.
+"""
 
 import argparse
 import asyncio
@@ -15,25 +20,60 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from gql_server import migrate
-from gql_server.database import resolve_database_url
-from gql_server.settings import Settings, get_settings
+from gql_server import __version__, embedded, migrate
+from gql_server.database import (
+    CONNECT_TIMEOUT_SECONDS,
+    Unreachable,
+    ensure_reachable,
+    resolve_database_url,
+)
+from gql_server.seed.bulk import AlreadySeeded
+from gql_server.settings import InvalidSettings, Settings, get_settings
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS = Settings.model_fields
+# uvicorn's supervisor kills a worker that does not answer its ping within this long, and a new
+# worker answers only once it has imported the app: on a busy host, uvicorn's own 5 s killed
+# starting workers over and over.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
-def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    url = resolve_database_url(get_settings())
+class Refused(Exception):
+    """The command will not do what was asked; the message says why and what to do instead."""
+
+
+# What a user can fix: reported as one line (`gql-server <command>: <message>`) and exit status 1.
+FAILURES = (
+    InvalidSettings,
+    Unreachable,
+    Refused,
+    AlreadySeeded,
+    embedded.InUse,
+    embedded.NotADataFolder,
+)
+
+
+def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]], url: str | None = None) -> T:
+    """`work` on an engine of the database (the configured one by default), once it is known to
+    answer."""
+    url = url or resolve_database_url(get_settings())
 
     async def run() -> T:
-        engine = create_async_engine(url, poolclass=NullPool)
+        engine = create_async_engine(
+            url, poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}
+        )
         try:
+            await ensure_reachable(engine)
             return await work(engine)
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def _nothing(_engine: AsyncEngine) -> None:
+    return None
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -80,7 +120,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     # Start the embedded database once, here, and hand its URL to every worker.
-    os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    url = os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    _with_engine(_nothing, url)  # a database that cannot be reached is one line, not a traceback
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
@@ -98,6 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,  # ours (gql_server.access) says more
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
             timeout_keep_alive=settings.keepalive_seconds,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             loop="uvloop",
             http="httptools",
             lifespan="on",
@@ -137,17 +179,26 @@ def cmd_token(args: argparse.Namespace) -> int:
     from sqlalchemy import select, text
 
     from gql_server import auth
+    from gql_server.organizations import every_organization
     from models import Organization, Role, User
 
     settings = get_settings()
+    if settings.jwt_asymmetric:
+        raise Refused(
+            f"with GQL_JWT_ALGORITHM={settings.jwt_algorithm} tokens are signed by your identity"
+            " provider's private key; this command signs only with GQL_JWT_SECRET (HS256)"
+        )
 
-    async def find(engine: AsyncEngine) -> tuple[UUID, UUID, Role] | None:
-        async with engine.connect() as connection:
+    async def find(engine: AsyncEngine) -> tuple[UUID, UUID, Role]:
+        async with every_organization(engine) as connection:
             org_id = await connection.scalar(
                 select(Organization.id).where(Organization.slug == args.org)
             )
             if org_id is None:
-                return None
+                raise Refused(
+                    f"no organization {args.org!r} (`gql-server seed` fills acme, globex and"
+                    " initech)"
+                )
             # Rows are read under the tenant's row-level security, as the server would.
             await connection.execute(
                 text("select set_config('app.tenant_id', :t, true)"), {"t": str(org_id)}
@@ -159,13 +210,11 @@ def cmd_token(args: argparse.Namespace) -> int:
                     )
                 )
             ).one_or_none()
-        return None if user is None else (user.id, org_id, user.role)
+        if user is None:
+            raise Refused(f"no user {args.user!r} in organization {args.org!r}")
+        return user.id, org_id, user.role
 
-    found = _with_engine(find)
-    if found is None:
-        print(f"no user {args.user!r} in organization {args.org!r}", file=sys.stderr)
-        return 1
-    user_id, org_id, role = found
+    user_id, org_id, role = _with_engine(find)
     token = auth.issue(
         settings, user_id=user_id, organization_id=org_id, role=role, ttl_seconds=args.ttl
     )
@@ -202,6 +251,31 @@ def _token_banner(token: str, who: str, base_url: str, hours: float) -> str:
             "",
         ]
     )
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if settings.database_url:
+        raise Refused(
+            "DATABASE_URL is set: reset deletes only the embedded database (used without"
+            " DATABASE_URL); drop and create DATABASE_URL's database with your own tools"
+        )
+    data_dir = settings.data_dir.resolve()
+    if not data_dir.exists():
+        print(f"no embedded database in {data_dir}: nothing to reset")
+        return 0
+    if not args.yes:
+        print(f"Delete the embedded database in {data_dir}, every row in it? [y/N] ", end="")
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            print("not reset: nothing was deleted")
+            return 1
+    embedded.reset(data_dir)
+    print(
+        f"deleted the embedded database in {data_dir}; `make run` starts a new one"
+        " (migrated, with the demo data)"
+    )
+    return 0
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -251,13 +325,26 @@ def configure_logging(settings: Settings) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gql-server", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="gql-server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gql-server {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    serve.add_argument(
+        "--host", help=f"interface to listen on (default: GQL_HOST, else {_default('host')})"
+    )
+    serve.add_argument(
+        "--port", type=int, help=f"port to listen on (default: GQL_PORT, else {_default('port')})"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help=f"server processes (default: GQL_WORKERS, else {_default('workers')})",
+    )
     serve.set_defaults(run=cmd_serve)
 
     mig = commands.add_parser("migrate", help="upgrade the database to the latest revision")
@@ -288,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.set_defaults(run=cmd_token)
 
+    reset = commands.add_parser(
+        "reset", help="delete the embedded database, to start over (asks first)"
+    )
+    reset.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    reset.set_defaults(run=cmd_reset)
+
     export = commands.add_parser("export-schema", help="write the SDL (default schema.graphql)")
     export.add_argument("output", nargs="?", default=str(ROOT / "schema.graphql"))
     export.set_defaults(run=cmd_export_schema)
@@ -300,10 +393,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default(setting: str) -> object:
+    """A setting's default, for help texts: what applies when neither option nor variable is
+    given."""
+    return DEFAULTS[setting].default
+
+
 def main(argv: list[str] | None = None) -> int:
-    configure_logging(get_settings())
-    args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    args = build_parser().parse_args(argv)  # --help and --version need no settings
+    try:
+        configure_logging(get_settings())
+        code: int = args.run(args)
+    except FAILURES as failure:
+        print(f"gql-server {args.command}: {failure}", file=sys.stderr)
+        return 1
     return code
 
 

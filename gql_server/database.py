@@ -1,7 +1,10 @@
 """The engine: one connection pool per process, created in the app's lifespan."""
 
-from sqlalchemy import event
+import socket
+
+from sqlalchemy import URL, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,10 +32,63 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def to_asyncpg(url: str) -> str:
+    """Any PostgreSQL URL (`postgresql://`, `postgres://`, `postgresql+psycopg://`, ...) as
+    SQLAlchemy's asyncpg URL."""
     parsed = make_url(url)
-    if parsed.drivername in {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"}:
+    if parsed.get_backend_name() in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     return parsed.render_as_string(hide_password=False)
+
+
+def to_libpq(url: str) -> str:
+    """Any PostgreSQL URL as libpq writes it (`postgresql://...`), as asyncpg and psql take it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Unreachable(Exception):
+    """The database cannot be reached or refuses the login; the message says what to do."""
+
+
+async def ensure_reachable(engine: AsyncEngine) -> None:
+    """Open one connection, or raise `Unreachable` with one line saying why."""
+    where = _where(engine.url)
+    try:
+        async with engine.connect():
+            return
+    except DBAPIError as error:
+        cause = str(error.orig).strip()
+        code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        if code == "3D000":  # invalid_catalog_name
+            name = engine.url.database
+            raise Unreachable(
+                f"{cause} on {where}: create it (createdb {name}) or correct DATABASE_URL"
+            ) from None
+        if code in ("28000", "28P01"):  # invalid_authorization_specification, invalid_password
+            raise Unreachable(
+                f"PostgreSQL at {where} refused the login ({cause}): correct the user or"
+                " password in DATABASE_URL"
+            ) from None
+        raise Unreachable(f"PostgreSQL at {where} refused the connection: {cause}") from None
+    except OSError as error:  # refused, no such host, timed out, unreachable network, TLS
+        raise Unreachable(
+            f"cannot reach PostgreSQL at {where} ({_reason(error)}): start it, or correct the"
+            " host and port in DATABASE_URL"
+        ) from None
+
+
+def _where(url: URL) -> str:
+    host = url.host or url.query.get("host") or "localhost"
+    return f"{host}:{url.port or 5432}" if url.host else str(host)
+
+
+def _reason(error: OSError) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return "no such host"
+    if isinstance(error, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+    return error.strerror or str(error)
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:

@@ -9,8 +9,7 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 import pytest
-from sqlalchemy import Row, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -18,6 +17,7 @@ import models
 from gql_server import migrate, seed
 from gql_server.seed import scale
 from tests.conftest import CreateDatabase
+from tests.owner import database_owner
 
 Snapshot = dict[str, list[Row[Any]]]
 SCALE = 0.01
@@ -243,36 +243,21 @@ async def test_an_owner_without_superuser_rights_seeds_through_row_level_securit
     create_database: CreateDatabase, demos: list[Seeded]
 ) -> None:
     """Forced row-level security binds the tables' owner too: the seed must set the tenant."""
-    url = make_url(await create_database())
-    role, password = f"seed_owner_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    admin = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f"CREATE ROLE {role} LOGIN CREATEROLE PASSWORD '{password}'"))
-        await connection.execute(text(f'ALTER DATABASE "{url.database}" OWNER TO {role}'))
-        # Since PostgreSQL 16 CREATEROLE alone no longer lets the owner grant an existing role.
-        await connection.execute(
-            text(
-                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gql_app') THEN"
-                " CREATE ROLE gql_app NOLOGIN NOBYPASSRLS; END IF; END $$"
-            )
-        )
-        await connection.execute(text(f"GRANT gql_app TO {role} WITH ADMIN OPTION"))
-    owner = create_async_engine(url.set(username=role, password=password), poolclass=NullPool)
-    try:
-        await migrate.upgrade(owner)
-        assert await seed.is_empty(owner)
-        await seed.seed_demo(owner)
-        assert not await seed.is_empty(owner)
-        with pytest.raises(seed.AlreadySeeded):
+    url = await create_database()
+    async with database_owner(url) as owner_url:
+        owner = create_async_engine(owner_url, poolclass=NullPool)
+        admin = create_async_engine(url, poolclass=NullPool)
+        try:
+            await migrate.upgrade(owner)
+            assert await seed.is_empty(owner)
             await seed.seed_demo(owner)
-        assert await snapshot(admin) == await snapshot(demos[0].engine)
-    finally:
-        await owner.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f"REASSIGN OWNED BY {role} TO current_user"))
-            await connection.execute(text(f"DROP OWNED BY {role}"))
-            await connection.execute(text(f"DROP ROLE {role}"))
-        await admin.dispose()
+            assert not await seed.is_empty(owner)
+            with pytest.raises(seed.AlreadySeeded):
+                await seed.seed_demo(owner)
+            assert await snapshot(admin) == await snapshot(demos[0].engine)
+        finally:
+            await owner.dispose()
+            await admin.dispose()
 
 
 def test_the_summary_is_one_line_of_counts_and_seconds() -> None:

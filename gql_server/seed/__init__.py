@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gql_server.organizations import every_organization
 from gql_server.seed import demo
 from gql_server.seed.bulk import AlreadySeeded, load
 from gql_server.seed.scale import ScalePlan
@@ -32,17 +33,8 @@ class SeedSummary:
 
 async def is_empty(engine: AsyncEngine) -> bool:
     """No organization exists (whatever the login role may see through row-level security)."""
-    async with engine.connect() as connection:
-        sees_all = await connection.scalar(
-            text("select rolsuper or rolbypassrls from pg_roles where rolname = current_user")
-        )
-        if not sees_all:
-            # Forced row-level security hides every organization from their owner too. Lifting
-            # FORCE in a transaction that is rolled back changes nothing for anyone else; it only
-            # locks the table for this moment.
-            await connection.execute(text("alter table organizations no force row level security"))
+    async with every_organization(engine) as connection:
         found = await connection.scalar(text("select exists (select from organizations)"))
-        await connection.rollback()
     return not found
 
 
@@ -64,4 +56,7 @@ async def seed_scale(engine: AsyncEngine, scale: float) -> SeedSummary:
 
 async def _refuse_unless_empty(engine: AsyncEngine) -> None:
     if not await is_empty(engine):
-        raise AlreadySeeded("database already seeded: it has organizations; seed an empty one")
+        raise AlreadySeeded(
+            "database already seeded (it has organizations): seed fills an empty database only;"
+            " `seed --if-empty` skips quietly, `gql-server reset` starts the embedded one over"
+        )
