@@ -18,6 +18,7 @@ from uuid import UUID, uuid5
 import asyncpg
 
 from gql_server import embedded
+from gql_server.database import to_libpq
 from gql_server.seed.rows import NAMESPACE
 from gql_server.seed.scale import ScalePlan
 
@@ -56,7 +57,8 @@ def prepare(scale: float, data_dir: Path, external_url: str | None) -> BenchData
     plan = ScalePlan.for_scale(scale)
     handle = None
     if external_url:
-        url = external_url
+        # Any form README accepts (postgresql+asyncpg://... too): asyncpg takes libpq's only.
+        url = to_libpq(external_url)
     else:
         handle = embedded.start(data_dir)
         url = asyncio.run(_ensure_database(handle, database_name(scale), plan))
