@@ -18,6 +18,7 @@ from gql_server.admission import Admission
 from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
 from gql_server.endpoint import GraphQLEndpoint
 from gql_server.events import EventHub
+from gql_server.home import home
 from gql_server.persisted import PersistedDocuments
 from gql_server.settings import Settings, get_settings
 from gql_server.subscriptions import GraphQLWebSocket
@@ -75,6 +76,7 @@ def create_app(
 
     graphql = GraphQLEndpoint(settings)
     routes = [
+        Route("/", home),
         Route("/health/live", health.live),
         Route("/health/ready", health.ready),
         Route("/metrics", metrics.scrape),
