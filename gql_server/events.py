@@ -1,26 +1,38 @@
-"""Events in a server process: one LISTEN connection feeding the process's fan-out.
+"""Events in a server process: one listener feeding the process's fan-out from the outbox.
 
-Each server process keeps one raw asyncpg connection (outside the pool) listening on
-`schema.events.CHANNEL`, and turns every notification into an `Event` for its `Fanout`. When that
-connection is lost (the database restarts, the network drops it, a keepalive goes unanswered),
-the listener reconnects with exponential backoff. Notifications sent while it was away are not
-replayed: NOTIFY is not a queue.
+Each server process keeps one raw asyncpg connection (outside the pool) that LISTENs on
+`schema.events.CHANNEL` and reads the outbox (`gql_server.outbox`). The listener remembers the
+position of the last event it handed to its `Fanout`; a notification only wakes it, and it reads
+everything after that position. After every (re)connect it first reads what it missed and only
+then counts as listening again, so an open subscription receives every committed event exactly
+once, in the outbox's order, however long the connection was away (within the retention).
+
+When that connection is lost (the database restarts, the network drops it, a keepalive goes
+unanswered), the listener reconnects with exponential backoff. While an event waits for an older
+transaction still in flight (see `gql_server.outbox`), the listener asks again every
+`HOLD_BACK_POLL_SECONDS`: that transaction may end without a notification (a rollback).
+
+The hub also prunes the outbox: every `GQL_EVENT_PRUNE_INTERVAL_SECONDS`, the events older than
+`GQL_EVENT_RETENTION_SECONDS` go, a small batch per transaction.
 """
 
 import asyncio
 import logging
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
 import asyncpg
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from gql_server import outbox
 from gql_server.database import create_sessionmaker
 from gql_server.fanout import Fanout
-from gql_server.metrics import EVENT_LISTENER_RECONNECTS
+from gql_server.metrics import EVENT_LISTENER_RECONNECTS, EVENTS_PRUNED, OUTBOX_LAG
 from gql_server.settings import Settings
-from schema.events import CHANNEL, Event
+from schema.events import CHANNEL, Position
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +42,12 @@ FIRST_CONNECT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+# Events read from the outbox per statement.
+READ_BATCH = 500
+# Events deleted per pruning transaction: short, so vacuum and replicas keep up.
+PRUNE_BATCH = 1000
+# How soon to read again while an event waits for an older transaction to finish.
+HOLD_BACK_POLL_SECONDS = 0.05
 # Per-event reads wait this long for a connection of their pool (bursts queue up there).
 READ_POOL_TIMEOUT_SECONDS = 30.0
 # What a lost or refused connection raises (TimeoutError: connect or keepalive unanswered).
@@ -51,15 +69,28 @@ def connector(engine: AsyncEngine) -> Connect:
 
 
 class EventListener:
-    def __init__(self, connect: Connect, fanout: Fanout, *, keepalive_seconds: float) -> None:
-        self._connect = connect
+    def __init__(
+        self,
+        connect: Connect,
+        fanout: Fanout,
+        *,
+        keepalive_seconds: float,
+        batch_size: int = READ_BATCH,
+    ) -> None:
+        self.connect = connect
         self._fanout = fanout
         self._keepalive_seconds = keepalive_seconds
+        self._batch_size = batch_size
         self._listening = asyncio.Event()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The last event handed to the fan-out; None until the first connection says where to
+        # start. Kept across reconnects: that is what makes catching up possible.
+        self.position: Position | None = None
 
     @property
     def listening(self) -> bool:
+        """Connected, caught up, and waiting for notifications."""
         return self._listening.is_set()
 
     async def start(self) -> None:
@@ -83,7 +114,7 @@ class EventListener:
         connected_before = False
         while True:
             try:
-                connection = await self._connect()
+                connection = await self.connect()
             except CONNECTION_ERRORS as error:
                 delay = min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**failures)
                 failures += 1
@@ -92,12 +123,18 @@ class EventListener:
                 continue
             failures = 0
             try:
-                await self._listen(connection)
+                await connection.add_listener(CHANNEL, self._on_notification)
+                if self.position is None:
+                    self.position = await outbox.start(connection)
+                # Listening already, so nothing committed from now on goes unnoticed; what was
+                # committed while away is read before the listener counts as live again.
+                waiting = await self._catch_up(connection)
+                self._listening.set()
                 if connected_before:
                     EVENT_LISTENER_RECONNECTS.inc()
                     log.info("event listener reconnected")
                 connected_before = True
-                await self._until_lost(connection)
+                await self._follow(connection, waiting)
             except CONNECTION_ERRORS as error:
                 log.warning("event listener lost its connection (%s); reconnecting", error)
             else:
@@ -106,34 +143,50 @@ class EventListener:
                 self._listening.clear()
                 connection.terminate()
 
-    async def _listen(self, connection: asyncpg.Connection) -> None:
-        await connection.add_listener(CHANNEL, self._on_notification)
-        self._listening.set()
+    async def _follow(self, connection: asyncpg.Connection, waiting: bool) -> None:
+        """Read after every wake-up until the connection is lost.
 
-    async def _until_lost(self, connection: asyncpg.Connection) -> None:
+        A quiet connection is read anyway every `keepalive_seconds`: a dropped network path looks
+        exactly like silence, and the read finds out.
+        """
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
         while not connection.is_closed():
-            with suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), self._keepalive_seconds)
+            timeout = HOLD_BACK_POLL_SECONDS if waiting else self._keepalive_seconds
+            woken = asyncio.ensure_future(self._wake.wait())
+            gone = asyncio.ensure_future(lost.wait())
+            try:
+                await asyncio.wait((woken, gone), timeout=timeout, return_when=FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+                gone.cancel()
+            if lost.is_set():
                 return
-            # Quiet for a while: make sure the connection is still there (a dropped network
-            # path looks exactly like silence).
-            await asyncio.wait_for(connection.execute("select 1"), self._keepalive_seconds)
+            waiting = await self._catch_up(connection)
+
+    async def _catch_up(self, connection: asyncpg.Connection) -> bool:
+        """Hand every event after `position` to the fan-out; whether one waits for an older
+        transaction (then the caller asks again shortly)."""
+        position = self.position
+        assert position is not None
+        while True:
+            self._wake.clear()  # a notification from now on means: read again
+            read = await asyncio.wait_for(
+                outbox.read_after(connection, position, self._batch_size),
+                self._keepalive_seconds,
+            )
+            for event, age in zip(read.events, read.ages, strict=True):
+                self._fanout.publish(event)
+                OUTBOX_LAG.observe(age)
+            if read.last is not None:
+                self.position = position = read.last
+            if read.waiting or not read.full:
+                return read.waiting
 
     def _on_notification(
-        self, _connection: object, _pid: int, channel: str, payload: str | bytes
+        self, _connection: object, _pid: int, _channel: str, _payload: str | bytes
     ) -> None:
-        try:
-            event = Event.from_json(payload)
-        except ValueError:
-            log.warning(
-                "ignoring a notification on %s that is not an event: %.200r",
-                channel,
-                payload,
-            )
-            return
-        self._fanout.publish(event)
+        self._wake.set()
 
 
 class EventHub:
@@ -163,10 +216,36 @@ class EventHub:
             connect_args={"server_settings": {"application_name": "gql_server subscriptions"}},
         )
         self.sessionmaker = create_sessionmaker(self.engine)
+        self._settings = settings
+        self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.listener.start()
+        self._pruner = asyncio.create_task(self._prune_forever(), name="gql-event-pruner")
 
     async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._pruner
         await self.listener.stop()
         await self.engine.dispose()
+
+    async def prune(self) -> int:
+        """Remove the events past the retention now; how many went."""
+        pruned = await outbox.prune(
+            self.engine, self._settings.event_retention_seconds, PRUNE_BATCH
+        )
+        EVENTS_PRUNED.inc(pruned)
+        return pruned
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.event_prune_interval_seconds)
+            try:
+                pruned = await self.prune()
+            except (SQLAlchemyError, *CONNECTION_ERRORS) as error:
+                log.warning("pruning the outbox failed (%s); trying again later", error)
+                continue
+            if pruned:
+                log.info("pruned %d events older than the retention", pruned)

@@ -37,6 +37,19 @@ EVENTS_DROPPED = Counter(
 EVENT_LISTENER_RECONNECTS = Counter(
     "gql_event_listener_reconnects", "Times the LISTEN connection to PostgreSQL was re-established."
 )
+OUTBOX_LAG = Histogram(
+    "gql_outbox_lag_seconds",
+    "Time from an event's write to its listener handing it to the subscriptions (its transaction,"
+    " the wait for older transactions, a listener's reconnect included).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+EVENTS_REPLAYED = Counter(
+    "gql_subscription_events_replayed",
+    "Events read again for subscriptions that resumed from a cursor (before going live).",
+)
+EVENTS_PRUNED = Counter(
+    "gql_outbox_events_pruned", "Events deleted from the outbox past GQL_EVENT_RETENTION_SECONDS."
+)
 
 # GraphQL over HTTP. Operation names come from clients: the label takes at most
 # MAX_OPERATION_LABELS distinct names per process, the rest count as "(other)".

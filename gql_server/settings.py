@@ -78,12 +78,16 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1)
     default_page_size: int = Field(default=20, ge=1)
 
-    # Subscriptions (WebSocket at /graphql; events through PostgreSQL LISTEN/NOTIFY).
+    # Subscriptions (WebSocket at /graphql; events through the outbox, woken by LISTEN/NOTIFY).
     subscription_init_timeout_seconds: float = Field(default=10.0, gt=0)
     subscription_queue_size: int = Field(default=100, ge=1)  # events a subscriber may lag behind
     subscription_sessions: int = Field(default=5, ge=1)  # the per-event reads' own pool
     subscriptions_per_connection: int = Field(default=100, ge=1)
     event_listener_keepalive_seconds: float = Field(default=10.0, gt=0)
+    # The outbox: how long events are kept for subscribers resuming from a cursor, and how often
+    # each process prunes older ones.
+    event_retention_seconds: float = Field(default=24 * 3600, gt=0)
+    event_prune_interval_seconds: float = Field(default=60.0, gt=0)
 
     # Persisted operations: automatic persisted queries (APQ) and trusted documents.
     apq_cache_size: int = Field(default=1_000, ge=1)  # queries kept per process (LRU)

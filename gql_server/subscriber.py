@@ -26,6 +26,7 @@ from gql_server.admission import Admission, Admitted
 from gql_server.errors import ErrorFormatter
 from gql_server.events import EventHub
 from gql_server.fanout import Subscription
+from gql_server.metrics import EVENTS_REPLAYED
 from gql_server.observability import new_request_id
 from gql_server.scope import Scope, Who, open_scope
 from gql_server.settings import Settings
@@ -33,7 +34,7 @@ from gql_server.tenant_limits import TenantLimits
 from gql_server.unavailable import DatabaseUnavailable
 from schema.context import Context, PageLimits, Viewer
 from schema.errors import ErrorCode
-from schema.events import Topic
+from schema.events import Event, Position, Topic, replay_page
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -151,6 +152,17 @@ class Connection:
         except auth.Unauthenticated as error:
             self.close(CLOSE_UNAUTHORIZED, str(error))
             return None
+
+    async def replay(self, topic: Topic, after: Position, limit: int) -> list[Event] | None:
+        scope = await self.open_event()
+        if scope is None:
+            return None
+        try:
+            page = await replay_page(scope.context.db, topic, after, limit)
+        finally:
+            await scope.close()
+        EVENTS_REPLAYED.inc(len(page))
+        return page
 
     async def _open_event(self, claims: auth.Claims) -> EventScope:
         resources = AsyncExitStack()

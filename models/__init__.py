@@ -4,6 +4,7 @@ from models.attachment import Attachment
 from models.base import APP_ROLE, Audited, Base, SoftDeleted, TenantScoped, Timestamped
 from models.comment import Comment
 from models.content import Content, ContentPrerequisite, ContentStatus, Difficulty
+from models.event import EventKind, OutboxEvent
 from models.organization import Organization, Plan
 from models.rating import Rating
 from models.tag import ContentTag, Tag
@@ -26,7 +27,9 @@ __all__ = [
     "ContentStatus",
     "ContentTag",
     "Difficulty",
+    "EventKind",
     "Organization",
+    "OutboxEvent",
     "Plan",
     "Rating",
     "Role",

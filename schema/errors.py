@@ -9,6 +9,7 @@ class ErrorCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    CURSOR_EXPIRED = "CURSOR_EXPIRED"  # a subscription's `after` is past the event retention
 
 
 class BadUserInput(GraphQLError):

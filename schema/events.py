@@ -1,30 +1,40 @@
-"""Events that subscriptions deliver, and how mutations announce them.
+"""Events that subscriptions deliver: how mutations write them, and where a subscriber resumes.
 
-A mutation announces a change with `pg_notify` through its own session, inside its savepoint:
-PostgreSQL delivers a notification only when the transaction commits, and discards those of a
-rolled-back savepoint, so a refused or failed mutation announces nothing and a committed one
-always does. A notification carries ids only; every subscriber reads the row itself, through
-its own tenant-scoped session and read policy.
+A mutation announces a change by inserting it into the outbox (`models.OutboxEvent`) through its
+own session, inside its savepoint: the row exists only if the transaction commits, so a refused
+or failed mutation announces nothing and a committed one always does. A trigger then sends an
+empty NOTIFY on `CHANNEL`, which only wakes the listeners (`gql_server.events`); they read the
+rows. A row carries ids only; every subscriber reads the changed row itself, through its own
+tenant-scoped session and read policy.
+
+Every event has a `Position`, its place in the order events are delivered in (the writing
+transaction's id, then the event's id: `gql_server.outbox` says why). A client gets it as an
+opaque cursor and may hand it back to resume a subscription where it left off: `replay_page`
+reads what came after it, in the subscriber's own tenant scope.
 """
 
+import base64
+import binascii
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import Enum
 from uuid import UUID
 
-import orjson
 import strawberry
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, insert, literal_column, select, tuple_
 
 import models
+from loaders import RequestDB
+from models import EventKind, OutboxEvent
 from schema.context import Info
 
+__all__ = ["CHANNEL", "ContentChange", "Event", "EventKind", "Position", "Topic"]
+
 CHANNEL = "gql_events"
-
-
-class EventKind(StrEnum):
-    COMMENT_ADDED = "comment_added"
-    CONTENT_CHANGED = "content_changed"
-    CONTENT_PUBLISHED = "content_published"
+_CURSOR_PREFIX = "ev1:"
+# Below the oldest transaction still in flight, the order of events is final (`gql_server.outbox`).
+_SETTLED = OutboxEvent.txid < literal_column(
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+)
 
 
 @strawberry.enum(description="What happened to a content.")
@@ -44,6 +54,32 @@ class Topic:
     key: UUID | None = None
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where an event stands in the delivery order: its transaction's id, then its own id."""
+
+    txid: int
+    id: int
+
+    @property
+    def cursor(self) -> str:
+        raw = f"{_CURSOR_PREFIX}{self.txid}:{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def from_cursor(cls, cursor: str) -> "Position":
+        """The position a cursor names; ValueError for anything not made by `cursor`."""
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            txid, id = raw.removeprefix(_CURSOR_PREFIX).split(":")
+            position = cls(int(txid), int(id))
+        except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+            raise ValueError(f"not an event cursor: {cursor!r}") from error
+        if not raw.startswith(_CURSOR_PREFIX) or position.cursor != cursor:
+            raise ValueError(f"not an event cursor: {cursor!r}")
+        return position
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     org: UUID
@@ -51,6 +87,7 @@ class Event:
     id: UUID
     content_id: UUID
     change: ContentChange | None = None
+    position: Position | None = None  # None only before it is written
 
     @property
     def topic(self) -> Topic:
@@ -58,37 +95,43 @@ class Event:
             return Topic(self.kind)
         return Topic(self.kind, self.content_id)
 
-    def to_json(self) -> str:
-        payload: dict[str, str] = {
-            "org": str(self.org),
-            "kind": self.kind.value,
-            "id": str(self.id),
-            "content_id": str(self.content_id),
-        }
-        if self.change is not None:
-            payload["change"] = self.change.value
-        return orjson.dumps(payload).decode()
-
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "Event":
-        """The event in a notification's payload; ValueError when it is not one of ours."""
-        try:
-            payload = orjson.loads(raw)
-            change = payload.get("change")
-            return cls(
-                org=UUID(payload["org"]),
-                kind=EventKind(payload["kind"]),
-                id=UUID(payload["id"]),
-                content_id=UUID(payload["content_id"]),
-                change=None if change is None else ContentChange(change),
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"not an event: {raw!r}") from error
+    def stored(
+        cls,
+        org: UUID,
+        kind: str,
+        subject_id: UUID,
+        content_id: UUID,
+        change: str | None,
+        position: Position,
+    ) -> "Event":
+        """The event an outbox row holds."""
+        return cls(
+            org,
+            EventKind(kind),
+            subject_id,
+            content_id,
+            None if change is None else ContentChange(change),
+            position,
+        )
 
 
-async def publish(info: Info, event: Event) -> None:
-    """Announce `event` when (and only if) the mutation's transaction commits."""
-    await info.context.db.execute(select(func.pg_notify(CHANNEL, event.to_json())))
+async def publish(info: Info, *events: Event) -> None:
+    """Write `events` to the outbox in the mutation's transaction: announced if it commits."""
+    await info.context.db.execute(
+        insert(OutboxEvent).values(
+            [
+                {
+                    "organization_id": event.org,
+                    "kind": event.kind,
+                    "subject_id": event.id,
+                    "content_id": event.content_id,
+                    "change": None if event.change is None else event.change.value,
+                }
+                for event in events
+            ]
+        )
+    )
 
 
 async def comment_added(info: Info, comment: models.Comment) -> None:
@@ -98,6 +141,49 @@ async def comment_added(info: Info, comment: models.Comment) -> None:
 
 async def content_changed(info: Info, content: models.Content, change: ContentChange) -> None:
     org = info.context.viewer.organization_id
-    await publish(info, Event(org, EventKind.CONTENT_CHANGED, content.id, content.id, change))
+    events = [Event(org, EventKind.CONTENT_CHANGED, content.id, content.id, change)]
     if change is ContentChange.PUBLISHED:
-        await publish(info, Event(org, EventKind.CONTENT_PUBLISHED, content.id, content.id))
+        events.append(Event(org, EventKind.CONTENT_PUBLISHED, content.id, content.id))
+    await publish(info, *events)
+
+
+def _after(position: Position) -> ColumnElement[bool]:
+    return tuple_(OutboxEvent.txid, OutboxEvent.id) > tuple_(position.txid, position.id)
+
+
+async def is_kept(db: RequestDB, position: Position) -> bool:
+    """Whether the event at `position` is still in the outbox (of the session's tenant).
+
+    Pruning removes events oldest first, so while this one is kept, so is every later one.
+    """
+    found = await db.all(
+        select(OutboxEvent.id).where(
+            OutboxEvent.id == position.id, OutboxEvent.txid == position.txid
+        )
+    )
+    return bool(found)
+
+
+async def replay_page(db: RequestDB, topic: Topic, after: Position, limit: int) -> list[Event]:
+    """Up to `limit` events of `topic` after `after`, in delivery order (the session's tenant)."""
+    statement = (
+        select(
+            OutboxEvent.organization_id,
+            OutboxEvent.kind,
+            OutboxEvent.subject_id,
+            OutboxEvent.content_id,
+            OutboxEvent.change,
+            OutboxEvent.txid,
+            OutboxEvent.id,
+        )
+        .where(_after(after), _SETTLED, OutboxEvent.kind == topic.kind)
+        .order_by(OutboxEvent.txid, OutboxEvent.id)
+        .limit(limit)
+    )
+    if topic.key is not None:
+        statement = statement.where(OutboxEvent.content_id == topic.key)
+    rows = await db.all(statement)
+    return [
+        Event.stored(org, kind, subject, content, change, Position(txid, id))
+        for org, kind, subject, content, change, txid, id in rows
+    ]

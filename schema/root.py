@@ -16,7 +16,7 @@ from schema.comment import Comment
 from schema.content import Attachment, Content
 from schema.context import Info
 from schema.errors import BadUserInput
-from schema.execution import EventExecutor, Schema
+from schema.execution import EventCursor, EventExecutor, Schema
 from schema.filters import (
     ContentFilter,
     ContentOrder,
@@ -200,6 +200,7 @@ schema = Schema(
     types=[Comment, Attachment, Organization],
     execution_context_class=EventExecutor,  # each subscription event in a context of its own
     scalar_overrides={JSON: JSONScalar},
+    extensions=[EventCursor],  # extensions.cursor on subscription events
 )
 
 # After every type module registered its relations (they are imported above).

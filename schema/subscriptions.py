@@ -9,11 +9,18 @@ resolves the subscriber's selection with the scope's `Context` as `info.context`
 fields use the same loaders and policy as queries) and closes the session before the result is
 sent, so a slow socket never holds a database connection. An event whose row the subscriber
 may not see (a draft, another tenant's row, a deleted one) is not delivered at all.
+
+Every event delivered carries its cursor (`extensions.cursor`). A subscription given
+`after: <cursor>` first replays the events of its topic that came after it (read in the
+subscriber's tenant scope, a page at a time, each then resolved exactly like a live one), then
+goes live, skipping live events it already replayed. A cursor whose event was pruned (older than
+`GQL_EVENT_RETENTION_SECONDS`) is refused with `CURSOR_EXPIRED`: the client refetches and
+subscribes afresh.
 """
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Protocol, TypeVar
+from typing import Annotated, Protocol, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -23,8 +30,8 @@ import models
 from schema.comment import Comment
 from schema.content import Content
 from schema.context import Context, Viewer
-from schema.errors import BadUserInput
-from schema.events import ContentChange, Event, EventKind, Topic
+from schema.errors import BadUserInput, ErrorCode
+from schema.events import ContentChange, Event, EventKind, Position, Topic, is_kept
 from schema.execution import Delivery, EventScope, run_to_end
 from schema.node import expect_global_id, to_global_id
 
@@ -42,26 +49,94 @@ class Subscriber(Protocol):
     async def open_event(self) -> EventScope | None:
         """None while the database cannot be reached: that event is skipped."""
 
+    async def replay(self, topic: Topic, after: Position, limit: int) -> list[Event] | None:
+        """Up to `limit` events of `topic` after `after`, read in the subscriber's tenant scope;
+        None while the database cannot be reached."""
+
 
 SubscriptionInfo = strawberry.Info[Subscriber, None]
+REPLAY_PAGE = 100
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="The cursor (`extensions.cursor`) of the last event this client received:"
+        " the events since then come first (error CURSOR_EXPIRED once they are no longer kept)."
+    ),
+]
 
 
 async def _deliveries(
     subscriber: Subscriber,
     topic: Topic,
     load: Callable[[Context, Event], Awaitable[T | None]],
+    after: Position | None,
 ) -> AsyncGenerator[Delivery[T], None]:
-    with subscriber.listen(topic) as events:
+    with subscriber.listen(topic) as live:
+        events = live if after is None else _resumed(subscriber, topic, after, live)
         async for event in events:
             scope = await subscriber.open_event()
             if scope is None:
                 continue
+            cursor = None if event.position is None else event.position.cursor
             try:
                 value = await run_to_end(load(scope.context, event))
                 if value is not None:
-                    yield Delivery(value, scope)
+                    yield Delivery(value, scope, cursor)
             finally:
                 await scope.close()  # already closed when the event was resolved
+
+
+async def _resumed(
+    subscriber: Subscriber, topic: Topic, after: Position, live: AsyncIterator[Event]
+) -> AsyncIterator[Event]:
+    """The events after `after`: those already written, then the live ones not among them.
+
+    The subscription listens before the first page is read, so an event committed meanwhile is
+    on a page or in the live queue (or both: it then goes once).
+    """
+    last = after
+    while True:
+        page = await subscriber.replay(topic, last, REPLAY_PAGE)
+        if page is None:
+            raise GraphQLError(
+                "the database is unavailable; subscribe again later with your last cursor",
+                extensions={"code": "SERVICE_UNAVAILABLE"},
+            )
+        for event in page:
+            yield event
+            assert event.position is not None
+            last = event.position
+        if len(page) < REPLAY_PAGE:
+            break
+    async for event in live:
+        if event.position is None or event.position > last:
+            yield event
+
+
+def _position(after: str | None) -> Position | None:
+    if after is None:
+        return None
+    try:
+        return Position.from_cursor(after)
+    except ValueError:
+        raise BadUserInput("not a cursor this server gave out", argument="after") from None
+
+
+async def _require_kept(subscriber: Subscriber, after: Position | None) -> None:
+    if after is None:
+        return
+    scope = await subscriber.open_event()
+    if scope is None:
+        raise GraphQLError("the database is unavailable; try again later")
+    try:
+        if not await run_to_end(is_kept(scope.context.db, after)):
+            raise GraphQLError(
+                "this cursor is past the event retention window: refetch what you show,"
+                " then subscribe without `after`",
+                extensions={"code": ErrorCode.CURSOR_EXPIRED.value},
+            )
+    finally:
+        await scope.close()
 
 
 async def _require_content(subscriber: Subscriber, pk: UUID, argument: str) -> None:
@@ -119,28 +194,37 @@ class Subscription:
         graphql_type=Comment, description="Comments added to a content, replies included."
     )
     async def comment_added(
-        self, info: SubscriptionInfo, content_id: strawberry.ID
+        self, info: SubscriptionInfo, content_id: strawberry.ID, after: After = None
     ) -> AsyncGenerator[Delivery[Comment], None]:
         pk = expect_global_id(content_id, "Content")
+        position = _position(after)
         await _require_content(info.context, pk, "contentId")
-        return _deliveries(info.context, Topic(EventKind.COMMENT_ADDED, pk), _comment)
+        await _require_kept(info.context, position)
+        topic = Topic(EventKind.COMMENT_ADDED, pk)
+        return _deliveries(info.context, topic, _comment, position)
 
     @strawberry.subscription(
         graphql_type=ContentChangeEvent,
         description="Edits, publishing, archiving, deletion and restoring of one content.",
     )
     async def content_changed(
-        self, info: SubscriptionInfo, id: strawberry.ID
+        self, info: SubscriptionInfo, id: strawberry.ID, after: After = None
     ) -> AsyncGenerator[Delivery[ContentChangeEvent], None]:
         pk = expect_global_id(id, "Content")
+        position = _position(after)
         await _require_content(info.context, pk, "id")
+        await _require_kept(info.context, position)
         changes = _ContentChanges(pk)
-        return _deliveries(info.context, Topic(EventKind.CONTENT_CHANGED, pk), changes.load)
+        topic = Topic(EventKind.CONTENT_CHANGED, pk)
+        return _deliveries(info.context, topic, changes.load, position)
 
     @strawberry.subscription(
         graphql_type=Content, description="Every content of the organization, as it is published."
     )
     async def content_published(
-        self, info: SubscriptionInfo
+        self, info: SubscriptionInfo, after: After = None
     ) -> AsyncGenerator[Delivery[Content], None]:
-        return _deliveries(info.context, Topic(EventKind.CONTENT_PUBLISHED), _published)
+        position = _position(after)
+        await _require_kept(info.context, position)
+        topic = Topic(EventKind.CONTENT_PUBLISHED)
+        return _deliveries(info.context, topic, _published, position)

@@ -5,12 +5,13 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import DEVNULL
 
+import asyncpg
 import httpx
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,23 @@ from tests.factories import make_content, make_org, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 GQL_SERVER = ROOT / ".venv" / "bin" / "gql-server"
+
+
+class Gate:
+    """Wraps an `EventListener`'s connect: while closed, (re)connecting waits at it, so a test
+    knows the listener is away for as long as it needs."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._connect = connect
+        self.open = asyncio.Event()
+        self.open.set()
+        self.connections: list[asyncpg.Connection] = []
+
+    async def __call__(self) -> asyncpg.Connection:
+        await self.open.wait()
+        connection = await self._connect()
+        self.connections.append(connection)
+        return connection
 
 
 @dataclass

@@ -87,6 +87,7 @@ async def test_row_level_security_is_enabled_and_forced_on_every_tenant_table(
                 " p.qual, p.with_check"
                 " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
                 " left join pg_policies p on p.schemaname = n.nspname and p.tablename = c.relname"
+                " and p.policyname = 'tenant_isolation'"
                 " where n.nspname = 'public' and c.relkind = 'r'"
             )
         )

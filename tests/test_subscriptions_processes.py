@@ -31,6 +31,7 @@ mutation ($id: ID!, $version: Int!, $title: String!) {
 PUBLISH = "mutation ($id: ID!) { publishContent(input: {id: $id}) { userErrors { code } } }"
 SUBSCRIBERS = 200
 BURST = 50
+CONCURRENT = 30
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -203,6 +204,41 @@ async def test_a_mutation_that_fails_with_user_errors_announces_nothing(
     event = (await socket.next())["data"]["contentChanged"]
     assert event["content"]["version"] == edits.version
     await socket.close()
+
+
+async def test_two_processes_deliver_the_same_sequence_of_concurrent_commits(
+    servers: list[LiveServer], sessionmaker: Sessionmaker, tenant: Tenant, settings: Settings
+) -> None:
+    student = tenant.token(settings, tenant.student)
+    instructor = tenant.token(settings, tenant.instructor)
+    warmup, *contents = await drafts(sessionmaker, tenant, 1 + CONCURRENT)
+    sockets = [await open_subscription(server, student, CONTENT_PUBLISHED) for server in servers]
+    # Both registered: the warm-up reaches each before the concurrent burst starts.
+    await mutate(servers[0], PUBLISH, {"id": gid(warmup)}, instructor)
+    for socket in sockets:
+        assert (await socket.next(seconds=10))["data"]["contentPublished"]["id"] == gid(warmup)
+
+    # Several at once through both processes: transactions overlap and commit in any order.
+    responses = await asyncio.gather(
+        *(
+            mutate(servers[index % 2], PUBLISH, {"id": gid(content)}, instructor)
+            for index, content in enumerate(contents)
+        )
+    )
+    assert all(response.data["publishContent"]["userErrors"] == [] for response in responses)
+    sequences = [[await socket.next(seconds=20) for _ in contents] for socket in sockets]
+    first, second = (
+        [
+            (payload["data"]["contentPublished"]["id"], payload["extensions"]["cursor"])
+            for payload in sequence
+        ]
+        for sequence in sequences
+    )
+    assert first == second
+    assert sorted(content_id for content_id, _ in first) == sorted(gid(row) for row in contents)
+    for socket in sockets:
+        assert await socket.nothing_within(0.3)
+        await socket.close()
 
 
 async def test_200_subscribers_receive_a_burst_of_50_events_in_order(

@@ -1,7 +1,9 @@
-"""The database restarts under connected subscribers: the listener reconnects, sockets stay open.
+"""The database restarts under connected subscribers: the listener reconnects, sockets stay open,
+and what was committed while the listener was away still reaches them, once and in order.
 
-This test runs its own embedded PostgreSQL (a separate data folder), so restarting it disturbs
-no other test.
+These tests run their own embedded PostgreSQL (a separate data folder), so restarting it disturbs
+no other test. The listener's reconnection goes through a `Gate` where a test must be sure that
+something was committed while it was away.
 """
 
 import asyncio
@@ -15,16 +17,19 @@ from typing import Any
 import httpx
 import pytest
 from pgserver._commands import pg_ctl
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+import models
 from gql_server import embedded, migrate
 from gql_server.events import EventListener
 from gql_server.settings import Settings
+from gql_server.tenancy import tenant_session
 from schema.events import ContentChange, Event, EventKind
 from schema.node import to_global_id
 from tests.api import gql
-from tests.live import LiveServer, Tenant, in_process, make_tenant
+from tests.factories import make_content
+from tests.live import Gate, LiveServer, Tenant, in_process, make_tenant
 from tests.wsclient import GraphQLSocket
 
 CONTENT_CHANGED = """
@@ -36,7 +41,10 @@ mutation ($id: ID!, $version: Int!, $title: String!) {
   }
 }"""
 VERSION = "query ($id: ID!) { node(id: $id) { ... on Content { version } } }"
+CONTENT_PUBLISHED = "subscription { contentPublished { id } }"
+PUBLISH = "mutation ($id: ID!) { publishContent(input: {id: $id}) { userErrors { code } } }"
 SUBSCRIBERS = 3
+BURST = 20
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +165,10 @@ async def test_while_the_database_is_down_nothing_breaks_for_good(
             break
         await asyncio.sleep(0.01)
 
+    listener: EventListener = server.app.state.events.listener
+    gate = Gate(listener.connect)
+    listener.connect = gate
+    gate.open.clear()  # the listener stays away until the edit below is committed
     await asyncio.to_thread(stop, own_database)
     try:
         refused = await GraphQLSocket.open(server.ws_url, token)
@@ -185,6 +197,73 @@ async def test_while_the_database_is_down_nothing_breaks_for_good(
 
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         version = await edit_when_back(http, tenant.token(settings, tenant.admin), content.id)
+    assert not listener.listening  # committed while the listener was away: no NOTIFY for it
+    gate.open.set()
     event = (await socket.next())["data"]["contentChanged"]  # the same subscription, still alive
     assert event["content"]["version"] == version
+    assert await socket.nothing_within(0.3)
     await socket.close()
+
+
+async def test_a_burst_committed_while_the_listener_is_away_arrives_once_and_in_order(
+    own_database: Any, live: tuple[LiveServer, Tenant], settings: Settings
+) -> None:
+    server, tenant = live
+    assert server.app is not None
+    listener: EventListener = server.app.state.events.listener
+    gate = Gate(listener.connect)
+    listener.connect = gate
+    engine = create_async_engine(embedded.asyncpg_url(own_database), poolclass=NullPool)
+    burst = await drafts(engine, tenant, BURST)
+    await engine.dispose()
+    socket = await GraphQLSocket.open(server.ws_url, tenant.token(settings, tenant.student))
+    await socket.acknowledged()
+    await socket.subscribe(CONTENT_PUBLISHED)
+    fanout = server.app.state.events.fanout
+    for _ in range(500):
+        if len(fanout) == 1:
+            break
+        await asyncio.sleep(0.01)
+
+    gate.open.clear()
+    await asyncio.to_thread(restart, own_database)
+    instructor = tenant.token(settings, tenant.instructor)
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        await publish_when_back(http, instructor, burst[0].id)
+        for content in burst[1:]:
+            response = await gql(
+                http, PUBLISH, {"id": to_global_id("Content", content.id)}, token=instructor
+            )
+            assert response.data["publishContent"]["userErrors"] == []
+    assert not listener.listening  # every one of them committed while the listener was away
+    gate.open.set()
+
+    received = [(await socket.next())["data"]["contentPublished"]["id"] for _ in burst]
+    assert received == [to_global_id("Content", content.id) for content in burst]
+    assert await socket.nothing_within(0.5)
+    await socket.close()
+
+
+async def drafts(engine: AsyncEngine, tenant: Tenant, count: int) -> list[models.Content]:
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with tenant_session(sessionmaker, tenant.org.id) as db:
+        return [
+            await make_content(db, author=tenant.instructor, status=models.ContentStatus.DRAFT)
+            for _ in range(count)
+        ]
+
+
+async def publish_when_back(http: httpx.AsyncClient, token: str, pk: uuid.UUID) -> None:
+    """Publish the content once HTTP requests work again (see `edit_when_back`)."""
+    variables = {"id": to_global_id("Content", pk)}
+    for _ in range(200):
+        response = await http.post(
+            "/graphql",
+            json={"query": PUBLISH, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code == 200 and "errors" not in response.json():
+            assert response.json()["data"]["publishContent"]["userErrors"] == []
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("HTTP requests never worked again")

@@ -8,12 +8,13 @@ schema needs (`validation_rules`) plus its limits; execution then runs that very
 subscriptions, without Strawberry parsing or validating it again.
 """
 
-from schema.execution.events import Delivery, EventExecutor, EventScope, run_to_end
+from schema.execution.events import Delivery, EventCursor, EventExecutor, EventScope, run_to_end
 from schema.execution.operation import Operation
 from schema.execution.strawberry_schema import Schema, validation_rules
 
 __all__ = [
     "Delivery",
+    "EventCursor",
     "EventExecutor",
     "EventScope",
     "Operation",

@@ -6,17 +6,22 @@ session. For every event it opens a short scope as the subscriber (`EventScope`)
 selection with the scope's context as `info.context` (so nested fields use the same loaders
 and read policy as queries) and closes the scope before the result is sent, so a slow socket
 never holds a database connection.
+
+A delivery also carries its event's cursor, which `EventCursor` puts in the result's
+`extensions.cursor`: where the client may resume after that event.
 """
 
 import asyncio
 from collections.abc import Awaitable
 from contextlib import suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from graphql import ExecutionResult, ExperimentalIncrementalExecutionResults
 from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.context import Context
@@ -37,6 +42,26 @@ class EventScope(Protocol):
 class Delivery(Generic[T]):
     value: T
     scope: EventScope
+    cursor: str | None = None
+
+
+# The cursor of the event this task just resolved, for `EventCursor` to put in its result.
+_cursor: ContextVar[str | None] = ContextVar("event_cursor", default=None)
+
+
+class EventCursor(SchemaExtension):
+    """`extensions.cursor` on each subscription event's result.
+
+    Strawberry builds a result's extensions from its schema extensions, in the task that has
+    just resolved the event (`EventExecutor`, which leaves the cursor in a context variable).
+    """
+
+    def get_results(self) -> dict[str, Any]:
+        cursor = _cursor.get()
+        if cursor is None:
+            return {}
+        _cursor.set(None)
+        return {"cursor": cursor}
 
 
 class EventExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -57,11 +82,13 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]:
         if self.delivery is None:
             return super().execute_operation(serially)
-        return self._execute_then_close(self.delivery.scope, serially)
+        return self._execute_then_close(self.delivery, serially)
 
     async def _execute_then_close(
-        self, scope: EventScope, serially: bool | None
+        self, delivery: Delivery[Any], serially: bool | None
     ) -> ExecutionResult | ExperimentalIncrementalExecutionResults:
+        scope = delivery.scope
+        _cursor.set(delivery.cursor)
         try:
             result = super().execute_operation(serially)
             if self.is_awaitable(result):
