@@ -9,8 +9,9 @@ once, in the outbox's order, however long the connection was away (within the re
 
 When that connection is lost (the database restarts, the network drops it, a keepalive goes
 unanswered), the listener reconnects with exponential backoff. While an event waits for an older
-transaction still in flight (see `gql_server.outbox`), the listener asks again every
-`HOLD_BACK_POLL_SECONDS`: that transaction may end without a notification (a rollback).
+transaction still in flight (see `gql_server.outbox`), the listener asks again after
+`HOLD_BACK_POLL_SECONDS`, less and less often: that transaction may end without a notification
+(a rollback).
 
 The hub also prunes the outbox: every `GQL_EVENT_PRUNE_INTERVAL_SECONDS`, the events older than
 `GQL_EVENT_RETENTION_SECONDS` go, a small batch per transaction.
@@ -46,8 +47,11 @@ MAX_BACKOFF_SECONDS = 5.0
 READ_BATCH = 500
 # Events deleted per pruning transaction: short, so vacuum and replicas keep up.
 PRUNE_BATCH = 1000
-# How soon to read again while an event waits for an older transaction to finish.
+# How soon to read again while an event waits for an older transaction to finish, doubling up
+# to the maximum while nothing else wakes the listener (a commit with events notifies anyway;
+# the polls are for a transaction that ends without any: a rollback, a write elsewhere).
 HOLD_BACK_POLL_SECONDS = 0.05
+MAX_HOLD_BACK_POLL_SECONDS = 1.0
 # Per-event reads wait this long for a connection of their pool (bursts queue up there).
 READ_POOL_TIMEOUT_SECONDS = 30.0
 # What a lost or refused connection raises (TimeoutError: connect or keepalive unanswered).
@@ -151,8 +155,14 @@ class EventListener:
         """
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
+        polls = 0  # reads in a row that found an event waiting and no notification came since
         while not connection.is_closed():
-            timeout = HOLD_BACK_POLL_SECONDS if waiting else self._keepalive_seconds
+            polls = polls + 1 if waiting and not self._wake.is_set() else 0
+            timeout = (
+                min(MAX_HOLD_BACK_POLL_SECONDS, HOLD_BACK_POLL_SECONDS * 2 ** (polls - 1))
+                if waiting
+                else self._keepalive_seconds
+            )
             woken = asyncio.ensure_future(self._wake.wait())
             gone = asyncio.ensure_future(lost.wait())
             try:

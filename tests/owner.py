@@ -25,13 +25,15 @@ async def database_owner(database_url: str) -> AsyncIterator[URL]:
         await connection.execute(text(f"CREATE ROLE {role} LOGIN CREATEROLE PASSWORD '{password}'"))
         await connection.execute(text(f'ALTER DATABASE "{url.database}" OWNER TO {role}'))
         # Since PostgreSQL 16 CREATEROLE alone no longer lets the owner grant an existing role.
-        await connection.execute(
-            text(
-                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gql_app') THEN"
-                " CREATE ROLE gql_app NOLOGIN NOBYPASSRLS; END IF; END $$"
+        for created in ("gql_app", "gql_outbox"):
+            await connection.execute(
+                text(
+                    "DO $$ BEGIN IF NOT EXISTS"
+                    f" (SELECT FROM pg_roles WHERE rolname = '{created}') THEN"
+                    f" CREATE ROLE {created} NOLOGIN NOBYPASSRLS; END IF; END $$"
+                )
             )
-        )
-        await connection.execute(text(f"GRANT gql_app TO {role} WITH ADMIN OPTION"))
+            await connection.execute(text(f"GRANT {created} TO {role} WITH ADMIN OPTION"))
     try:
         yield url.set(username=role, password=password)
     finally:

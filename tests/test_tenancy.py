@@ -45,6 +45,7 @@ TENANT_MODELS: list[type[models.Base]] = [
     models.Rating,
     models.Tag,
     models.ContentTag,
+    models.OutboxEvent,
 ]
 # What `populate` writes in each tenant, per table.
 ROWS_PER_TENANT = {
@@ -57,6 +58,7 @@ ROWS_PER_TENANT = {
     "ratings": 1,
     "tags": 1,
     "content_tags": 1,
+    "events": 1,
 }
 
 
@@ -84,6 +86,11 @@ async def populate(sessionmaker: Sessionmaker) -> Tenant:
         await make_rating(db, content=basics, user=reader)
         tag = await make_tag(db)
         await tag_content(db, basics, tag)
+        db.add(
+            models.OutboxEvent(
+                kind=models.EventKind.CONTENT_PUBLISHED, subject_id=basics.id, content_id=basics.id
+            )
+        )
     return Tenant(org=org, user=author, content=basics, tag=tag)
 
 
