@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -205,6 +206,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Connection, None]):
                         )
                     )
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except WebSocketDisconnected:
+            return  # the client left while an event was on its way: nothing went wrong
         except Exception as error:
             await self.handle_task_exception(error)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
