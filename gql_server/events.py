@@ -25,7 +25,6 @@ from contextlib import suppress
 from typing import Any
 
 import asyncpg
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gql_server import outbox
@@ -227,6 +226,7 @@ class EventHub:
         )
         self.sessionmaker = create_sessionmaker(self.engine)
         self._settings = settings
+        self._connect = connector(engine)
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -242,10 +242,17 @@ class EventHub:
         await self.engine.dispose()
 
     async def prune(self) -> int:
-        """Remove the events past the retention now; how many went."""
-        pruned = await outbox.prune(
-            self.engine, self._settings.event_retention_seconds, PRUNE_BATCH
-        )
+        """Remove the events past the retention now; how many went.
+
+        On a connection of its own, outside the pools: maintenance, not a subscriber's work.
+        """
+        connection = await self._connect()
+        try:
+            pruned = await outbox.prune(
+                connection, self._settings.event_retention_seconds, PRUNE_BATCH
+            )
+        finally:
+            await connection.close()
         EVENTS_PRUNED.inc(pruned)
         return pruned
 
@@ -254,7 +261,7 @@ class EventHub:
             await asyncio.sleep(self._settings.event_prune_interval_seconds)
             try:
                 pruned = await self.prune()
-            except (SQLAlchemyError, *CONNECTION_ERRORS) as error:
+            except CONNECTION_ERRORS as error:
                 log.warning("pruning the outbox failed (%s); trying again later", error)
                 continue
             if pruned:

@@ -25,8 +25,6 @@ a request (which runs as `gql_app`) still sees its own tenant and nothing else.
 from dataclasses import dataclass
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schema.events import Event, Position
 
@@ -73,12 +71,7 @@ async def read_after(connection: asyncpg.Connection, after: Position, max_rows: 
     )
 
 
-_PRUNE = text(
-    "select prune_events(clock_timestamp() - make_interval(secs => :retention), :max_rows)"
-)
-
-
-async def prune(engine: AsyncEngine, retention_seconds: float, batch: int) -> int:
+async def prune(connection: asyncpg.Connection, retention_seconds: float, batch: int) -> int:
     """Delete events older than the retention, `batch` rows per transaction; how many went.
 
     Small transactions that delete the oldest rows only: writers (which only insert) never wait
@@ -86,12 +79,11 @@ async def prune(engine: AsyncEngine, retention_seconds: float, batch: int) -> in
     """
     pruned = 0
     while True:
-        async with engine.begin() as connection:
-            count: int = (
-                await connection.execute(
-                    _PRUNE, {"retention": retention_seconds, "max_rows": batch}
-                )
-            ).scalar_one()
+        count: int = await connection.fetchval(
+            "select prune_events(clock_timestamp() - make_interval(secs => $1), $2)",
+            float(retention_seconds),
+            batch,
+        )
         pruned += count
         if count < batch:
             return pruned

@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gql_server import outbox
-from gql_server.events import EventListener, connector
+from gql_server.events import EventHub, EventListener, connector
 from gql_server.fanout import Fanout, Subscription
+from gql_server.metrics import EVENTS_PRUNED
+from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from schema.events import ContentChange, Event, EventKind, Position, Topic, publish
 from tests.factories import make_org
@@ -27,6 +30,14 @@ Sessionmaker = async_sessionmaker[AsyncSession]
 @pytest.fixture
 async def gate(engine: AsyncEngine) -> Gate:
     return Gate(connector(engine))
+
+
+@pytest.fixture
+async def raw(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A connection like the listener's and the pruner's: the login role, outside any pool."""
+    connection = await connector(engine)()
+    yield connection
+    await connection.close()
 
 
 @pytest.fixture
@@ -159,33 +170,33 @@ async def test_events_committed_while_the_listener_is_away_arrive_once_in_order(
 
 
 async def test_pruning_removes_the_oldest_events_and_keeps_the_rest(
-    engine: AsyncEngine, sessionmaker: Sessionmaker, org: uuid.UUID
+    raw: asyncpg.Connection, sessionmaker: Sessionmaker, org: uuid.UUID
 ) -> None:
     content_id = uuid.uuid4()
     for _ in range(5):
         async with writing(sessionmaker, edit(org, content_id)):
             pass
-    assert await outbox.prune(engine, retention_seconds=3600, batch=2) == 0
+    assert await outbox.prune(raw, retention_seconds=3600, batch=2) == 0
     assert len(await ids(sessionmaker, org)) == 5
 
     # Everything is past a zero retention; batches of two until none is left.
-    assert await outbox.prune(engine, retention_seconds=0, batch=2) >= 5
+    assert await outbox.prune(raw, retention_seconds=0, batch=2) >= 5
     assert await ids(sessionmaker, org) == []
 
 
 async def test_pruning_never_passes_a_transaction_still_in_flight(
-    engine: AsyncEngine, sessionmaker: Sessionmaker, org: uuid.UUID
+    raw: asyncpg.Connection, sessionmaker: Sessionmaker, org: uuid.UUID
 ) -> None:
     content_id = uuid.uuid4()
-    await outbox.prune(engine, retention_seconds=0, batch=1000)
+    await outbox.prune(raw, retention_seconds=0, batch=1000)
     async with writing(sessionmaker, edit(org, content_id)):
         async with writing(sessionmaker, edit(org, content_id)):
             pass
         # The later event is older than the retention, but an older transaction may still
         # commit before it: deleting it would let that one's event come after a pruned one.
-        assert await outbox.prune(engine, retention_seconds=0, batch=1000) == 0
+        assert await outbox.prune(raw, retention_seconds=0, batch=1000) == 0
     assert len(await ids(sessionmaker, org)) == 2
-    assert await outbox.prune(engine, retention_seconds=0, batch=1000) == 2
+    assert await outbox.prune(raw, retention_seconds=0, batch=1000) == 2
 
 
 async def test_a_request_sees_its_own_tenants_events_only_and_not_the_outbox_functions(
@@ -223,3 +234,19 @@ def test_cursors_name_positions_and_refuse_anything_else() -> None:
     for garbage in ("", "x", position.cursor + "A", "ZXYxOjE6Mgo", "ZXYxOjE6eA"):
         with pytest.raises(ValueError, match="not an event cursor"):
             Position.from_cursor(garbage)
+
+
+async def test_the_hub_prunes_past_its_retention_setting_and_counts_it(
+    engine: AsyncEngine, sessionmaker: Sessionmaker, org: uuid.UUID
+) -> None:
+    for _ in range(3):
+        async with writing(sessionmaker, edit(org, uuid.uuid4())):
+            pass
+    hub = EventHub(engine, Settings(database_url=None, event_retention_seconds=0.001))
+    try:
+        before = EVENTS_PRUNED._value.get()
+        assert await hub.prune() >= 3
+        assert EVENTS_PRUNED._value.get() - before >= 3
+        assert await ids(sessionmaker, org) == []
+    finally:
+        await hub.engine.dispose()

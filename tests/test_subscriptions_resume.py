@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gql_server import outbox
+from gql_server.events import connector
 from gql_server.metrics import EVENTS_REPLAYED
 from gql_server.settings import Settings
 from tests.api import gql
@@ -178,7 +179,11 @@ async def test_a_cursor_past_the_retention_is_refused_with_cursor_expired(
     await socket.close()
     await edits.edit()
 
-    assert await outbox.prune(engine, retention_seconds=0, batch=100) >= 2
+    connection = await connector(engine)()
+    try:
+        assert await outbox.prune(connection, retention_seconds=0, batch=100) >= 2
+    finally:
+        await connection.close()
     error = await refusal(server, admin, CONTENT_CHANGED, {"id": edits.id, "after": cursor})
     assert error["extensions"]["code"] == "CURSOR_EXPIRED"
     assert "refetch" in error["message"]
