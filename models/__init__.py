@@ -3,7 +3,13 @@
 from models.attachment import Attachment
 from models.base import APP_ROLE, Audited, Base, SoftDeleted, TenantScoped, Timestamped
 from models.comment import Comment
-from models.content import Content, ContentPrerequisite, ContentStatus, Difficulty
+from models.content import (
+    Content,
+    ContentDeletion,
+    ContentPrerequisite,
+    ContentStatus,
+    Difficulty,
+)
 from models.event import EventKind, OutboxEvent
 from models.organization import Organization, Plan
 from models.rating import Rating
@@ -23,6 +29,7 @@ __all__ = [
     "Base",
     "Comment",
     "Content",
+    "ContentDeletion",
     "ContentPrerequisite",
     "ContentStatus",
     "ContentTag",

@@ -159,3 +159,30 @@ class ContentPrerequisite(TenantScoped, Base):
     content_id: Mapped[UUID] = mapped_column(primary_key=True)
     prerequisite_id: Mapped[UUID] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ContentDeletion(TenantScoped, Base):
+    """One deletion of a content and, once it is restored, who restored it and when.
+
+    The content's own `deleted_at`/`deleted_by` say only whether it is deleted now: restoring
+    clears them. This history keeps every deletion. A trigger on `contents` writes it (migration
+    0005) whenever `deleted_at` is set or cleared, whoever does it: the deleter is the content's
+    `deleted_by`, the restorer its `updated_by`, which the session stamps on every change.
+    """
+
+    __tablename__ = "content_deletions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["organization_id", "content_id"],
+            ["contents.organization_id", "contents.id"],
+            ondelete="CASCADE",
+        ),
+        Index(None, "organization_id", "content_id", "deleted_at"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    content_id: Mapped[UUID]
+    deleted_at: Mapped[datetime]
+    deleted_by: Mapped[UUID | None]
+    restored_at: Mapped[datetime | None]
+    restored_by: Mapped[UUID | None]

@@ -39,6 +39,7 @@ TENANT_MODELS: list[type[models.Base]] = [
     models.User,
     models.UserProfile,
     models.Content,
+    models.ContentDeletion,
     models.ContentPrerequisite,
     models.Attachment,
     models.Comment,
@@ -52,6 +53,7 @@ ROWS_PER_TENANT = {
     "users": 2,
     "user_profiles": 1,
     "contents": 2,
+    "content_deletions": 1,
     "content_prerequisites": 1,
     "attachments": 1,
     "comments": 2,
@@ -91,6 +93,9 @@ async def populate(sessionmaker: Sessionmaker) -> Tenant:
                 kind=models.EventKind.CONTENT_PUBLISHED, subject_id=basics.id, content_id=basics.id
             )
         )
+        advanced.deleted_at = datetime.now(UTC)  # deleted and restored: its deletion is kept
+        await db.flush()
+        advanced.deleted_at = None
     return Tenant(org=org, user=author, content=basics, tag=tag)
 
 
