@@ -15,7 +15,12 @@ from starlette.staticfiles import StaticFiles
 
 from gql_server import health, metrics, migrate, observability, tenant_limits
 from gql_server.admission import Admission
-from gql_server.database import create_engine, create_sessionmaker, resolve_database_url
+from gql_server.database import (
+    create_engine,
+    create_sessionmaker,
+    release_embedded,
+    resolve_database_url,
+)
 from gql_server.endpoint import GraphQLEndpoint
 from gql_server.events import EventHub
 from gql_server.home import home
@@ -73,6 +78,7 @@ def create_app(
             await app.state.persisted_documents.close()
             await engine.dispose()
             stop_observing()
+            release_embedded()
 
     graphql = GraphQLEndpoint(settings)
     routes = [

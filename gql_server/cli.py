@@ -119,8 +119,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gql_server import request_log
 
     settings = get_settings()
-    # Start the embedded database once, here, and hand its URL to every worker.
-    url = os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    # Started here, before any worker: each worker then finds it running and registers as one
+    # more process using it, so workers left serving after this process was killed keep it up
+    # until they exit.
+    url = resolve_database_url(settings)
     _with_engine(_nothing, url)  # a database that cannot be reached is one line, not a traceback
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port

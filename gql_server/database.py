@@ -31,6 +31,16 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded.asyncpg_url(server)
 
 
+def release_embedded() -> None:
+    """This process is done with the embedded database; the last process done stops it.
+
+    pgserver also does this at exit, but a uvicorn worker ends by re-raising the SIGTERM it
+    shut down for, which skips exit handlers: the app's lifespan says so itself.
+    """
+    while _embedded_servers:
+        embedded.release(_embedded_servers.pop())
+
+
 def to_asyncpg(url: str) -> str:
     """Any PostgreSQL URL (`postgresql://`, `postgres://`, `postgresql+psycopg://`, ...) as
     SQLAlchemy's asyncpg URL."""

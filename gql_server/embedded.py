@@ -52,6 +52,12 @@ def start(data_dir: Path) -> Any:
     return server
 
 
+def release(server: Any) -> None:
+    """This process no longer uses `server`; it stops when no live process does."""
+    _forget_departed(server.pgdata)
+    server.cleanup()  # pgserver: unregister, and stop the server if this was the last process
+
+
 def asyncpg_url(server: Any, database: str = "postgres") -> str:
     """pgserver speaks over a Unix socket: turn its libpq URI into an asyncpg SQLAlchemy URL."""
     uri = urlsplit(server.get_uri(database))

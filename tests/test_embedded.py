@@ -103,6 +103,30 @@ def test_several_workers_share_it_and_it_stops_with_them(data_dir: Path) -> None
     until_gone(database)
 
 
+def test_workers_left_serving_by_a_killed_parent_keep_it_until_they_exit(data_dir: Path) -> None:
+    with serving(env(data_dir), "--workers", "2") as server:
+        database = postmaster(data_dir)
+        assert database is not None
+        workers = [
+            child
+            for child in psutil.Process(server.process.pid).children()
+            if "spawn_main" in " ".join(child.cmdline())
+        ]
+        assert len(workers) == 2
+        try:
+            server.kill()
+            assert server.ready()  # the workers still serve, on the database
+            assert run("migrate", "--check", env=env(data_dir)).returncode == 0
+            assert not gone(database)
+            assert server.ready()
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                until_gone(worker)
+    until_gone(database)
+
+
 def test_a_database_that_died_with_its_server_is_started_again_and_stopped(
     data_dir: Path,
 ) -> None:
