@@ -1,8 +1,9 @@
 """OpenTelemetry traces, when `GQL_OTEL=true`: one trace per HTTP request.
 
 Spans: the HTTP request (OpenTelemetry's ASGI middleware, which also continues a caller's
-`traceparent`), the GraphQL operation with its parsing, validation and resolvers (Strawberry's
-`OpenTelemetryExtension`), and every SQL statement (OpenTelemetry's SQLAlchemy instrumentation).
+`traceparent`), the GraphQL operation (a span of the compiled path, or, for operations that run
+the standard way, Strawberry's `OpenTelemetryExtension` with its resolvers), and every SQL
+statement (OpenTelemetry's SQLAlchemy instrumentation).
 Spans go where the standard `OTEL_*` variables say: OTLP over HTTP when an endpoint is set (and in
 production), else the console. The packages are the `otel` extra, imported only from here and
 only when tracing is on, so a server without them starts as long as it is off.
@@ -70,12 +71,15 @@ class Tracing:
         extension = partial(OpenTelemetryExtension, tracer_provider=self.provider)
         schema.extensions = (*schema.extensions, extension)
         self._extension = extension
+        # Compiled operations (schema.execution) span themselves; standard ones through the above.
+        schema.tracer = self.provider.get_tracer("gql_server")
 
     def stop(self) -> None:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
         schema.extensions = tuple(ext for ext in schema.extensions if ext is not self._extension)
         self._extension = None
+        schema.tracer = None
         SQLAlchemyInstrumentor().uninstrument()
         if self.owned:
             self.provider.shutdown()

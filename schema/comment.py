@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -11,6 +12,7 @@ import models
 from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
+from schema.execution.catalog import computed
 from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
@@ -31,18 +33,20 @@ class Comment(Node):
     content_id: strawberry.Private[UUID]
     author_id: strawberry.Private[UUID]
     parent_id: strawberry.Private[UUID | None]
+    deleted_at: strawberry.Private[datetime | None]
 
     @classmethod
     def from_row(cls, row: models.Comment) -> Comment:
         return cls(
-            body=None if row.deleted_at is not None else row.body,
-            deleted=row.deleted_at is not None,
+            body=_body(row, None),
+            deleted=_deleted(row, None),
             created_at=row.created_at,
             updated_at=row.updated_at,
             pk=row.id,
             content_id=row.content_id,
             author_id=row.author_id,
             parent_id=row.parent_id,
+            deleted_at=row.deleted_at,
         )
 
     @strawberry.field
@@ -70,13 +74,26 @@ class Comment(Node):
         return resolve(self, info, COMMENT_REPLIES, args)
 
 
+def _body(row: Any, _viewer: object) -> str | None:
+    return None if row.deleted_at is not None else row.body  # a tombstone shows no body
+
+
+def _deleted(row: Any, _viewer: object) -> bool:
+    return row.deleted_at is not None
+
+
+computed("Comment", body=_body, deleted=_deleted)
+
 from schema.content import Content  # noqa: E402
 from schema.user import User  # noqa: E402
 
 COMMENT_CONTENT = One(models.Comment.content, "content_id", Content.from_row)
 # A tombstone shows no author.
 COMMENT_AUTHOR = One(
-    models.Comment.author, "author_id", User.from_row, applies=lambda comment: not comment.deleted
+    models.Comment.author,
+    "author_id",
+    User.from_row,
+    applies=lambda comment: comment.deleted_at is None,  # a comment's row or its object
 )
 # A parent of a comment in a thread is live or a tombstone, never gone.
 COMMENT_PARENT = One(models.Comment.parent, "parent_id", Comment.from_row, include_deleted=True)

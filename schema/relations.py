@@ -189,36 +189,16 @@ class Value:
 
 
 async def root_connection(
-    info: Info,
-    model: type[Any],
-    ordering: Ordering,
-    to_node: ToNode,
-    *,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-    where: Where | None = None,
+    info: Info, model: type[Any], request: PageRequest, to_node: ToNode
 ) -> Connection[Any]:
     """A root list as a connection, with the selected relations of its nodes prefetched."""
     loaders = info.context.loaders
-    view = visible_columns(info.context.viewer)
-    request = page_request(
-        ordering,
-        info.context.limits,
-        view,
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        where=where,
-    )
     page = await loaders.root_page(model, request)
 
     async def count_total() -> int:
-        return await loaders.count_root(model, where, view)
+        return await loaders.count_root(model, request.where, request.view)
 
-    result = connection(page, ordering, to_node, count_total)
+    result = connection(page, request.ordering, to_node, count_total)
     field_nodes = list(info._raw_info.field_nodes)
     await prefetch(
         info,

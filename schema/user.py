@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 import models
 from loaders.orderings import COMMENT_ORDERINGS, CONTENT_ORDERINGS, RATING_ORDERINGS
 from schema.context import Info
+from schema.execution.catalog import computed
 from schema.filters import (
     ContentFilter,
     ContentOrder,
@@ -122,6 +123,11 @@ class User(Node):
         args = {"first": first, "after": after, "last": last, "before": before}
         return resolve(self, info, USER_RATINGS, args)
 
+
+computed(
+    "User",
+    email=lambda row, viewer: row.email if may_read(viewer, models.User.email, row.id) else None,
+)
 
 from schema.comment import Comment  # noqa: E402
 from schema.content import Content, Rating  # noqa: E402

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from gql_server.settings import Settings
+    from tests.differential import Differential
 
 CreateDatabase = Callable[[], Awaitable[str]]
 
@@ -88,6 +89,27 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="session")
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@pytest.fixture(scope="session")
+def differential() -> Iterator["Differential"]:
+    """Every planned query of the suite also runs the standard way (tests.differential)."""
+    from schema import schema
+    from tests.differential import Differential
+
+    checking = Differential(schema.execute_operation)
+    schema.execute_operation = checking  # type: ignore[method-assign]
+    yield checking
+    del schema.execute_operation
+
+
+@pytest.fixture(autouse=True)
+def same_answer_both_ways(differential: "Differential") -> Iterator[None]:
+    """Fails a test whose requests the compiled and the standard path answered differently."""
+    before = len(differential.mismatches)
+    yield
+    found = differential.mismatches[before:]
+    assert not found, "compiled and standard execution differ:\n" + "\n".join(found)
 
 
 @pytest.fixture(scope="session")

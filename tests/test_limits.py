@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 import models
-import schema.root
 from gql_server.app import create_app
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
+from loaders import ByKey
 from schema.node import to_global_id
 from tests.api import Response, gql, token_for
 from tests.factories import make_comment, make_content, make_org, make_user
@@ -549,9 +549,10 @@ async def test_production_masks_unexpected_errors(
     async def broken(*_args: object) -> None:
         raise RuntimeError("boom: select secret_column from users where password = 'x'")
 
-    monkeypatch.setattr(schema.root, "_resolve_nodes", broken)
-    with caplog.at_level(logging.ERROR, logger="gql_server.endpoint"):
-        response = await gql(production, '{ node(id: "x") { id } }', token=tenant.token)
+    # A bug in a loader: both execution paths load through it.
+    monkeypatch.setattr(ByKey, "batch_load_fn", broken)
+    with caplog.at_level(logging.ERROR, logger="gql_server.errors"):
+        response = await gql(production, "{ viewer { id } }", token=tenant.token)
     assert response.status == 200
     (error,) = response.body["errors"]
     assert error["message"] == "internal server error"

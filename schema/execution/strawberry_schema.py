@@ -8,7 +8,7 @@ validation, execution, OpenTelemetry's spans among them) still run around it.
 """
 
 from collections.abc import AsyncGenerator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -20,6 +20,9 @@ from strawberry.types.graphql import OperationType
 
 from schema.execution.operation import AdmittedQuery, Operation
 
+if TYPE_CHECKING:
+    from schema.execution.planner import Planner
+
 
 def validation_rules() -> tuple[type[ASTValidationRule], ...]:
     """The rules Strawberry adds to the specification's for this schema's directives."""
@@ -27,8 +30,28 @@ def validation_rules() -> tuple[type[ASTValidationRule], ...]:
 
 
 class Schema(strawberry.Schema):
+    # Set once the types are all built (schema.root): None runs everything the standard way.
+    planner: "Planner | None" = None
+    # OpenTelemetry's tracer while tracing is on (gql_server.tracing): the compiled path's span.
+    tracer: Any = None
+
     async def execute_operation(self, operation: Operation, context: Any) -> ExecutionResult:
-        """A query or mutation the door admitted."""
+        """A query or mutation the door admitted: compiled when it can be planned, else by
+        standard execution (the reference), with the same answer."""
+        planner = self.planner
+        if planner is not None and context is not None:
+            plan = planner.plan(operation)
+            if plan is not None:
+                if self.tracer is None:
+                    return await planner.run(plan, operation, context)
+                kind = operation.kind.value.capitalize()
+                with self.tracer.start_as_current_span(f"GraphQL {kind}: {operation.name}"):
+                    return await planner.run(plan, operation, context)
+        return await self.execute_standard(operation, context)
+
+    async def execute_standard(self, operation: Operation, context: Any) -> ExecutionResult:
+        """Standard execution (graphql-core's walk with Strawberry's resolvers), for what the
+        planner does not cover and as the reference the compiled path is tested against."""
         return await self.execute(
             AdmittedQuery(operation),
             variable_values=operation.variables,

@@ -1,0 +1,68 @@
+"""What the planner knows of the schema's types: where their rows come from, which leaves are
+computed from a row, which fields are relations.
+
+Type modules declare what is not plain (`computed(...)`, next to their `from_row`); everything
+else is derived: a leaf field reads the row's column of the same name (checked against the
+model when the catalog is built), a `Node` type's `id` is the global id of the row's key, and the
+relations are the ones the types register for prefetching (`schema.prefetch.RELATIONS`).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from graphql import GraphQLObjectType, GraphQLSchema
+from sqlalchemy import inspect
+
+from schema.execution.plan import Catalog, Getter
+
+_COMPUTED: dict[str, dict[str, Getter]] = {}
+
+
+def computed(type_name: str, **getters: Getter) -> None:
+    """Leaves of `type_name` computed from its row (and the viewer), by GraphQL field name."""
+    _COMPUTED.setdefault(type_name, {}).update(getters)
+
+
+def build_catalog(
+    schema: GraphQLSchema,
+    *,
+    models: Mapping[str, type[Any]],
+    objects: frozenset[str],
+    relations: Mapping[str, Mapping[str, Any]],
+    roots: frozenset[str],
+    global_id: Any,
+) -> Catalog:
+    """`models`: GraphQL type name -> the model its rows are of; `objects`: types whose values
+    are plain objects read by attribute (aggregates); `global_id(type_name, pk)`."""
+    columns: dict[str, frozenset[str] | None] = {
+        name: frozenset(attribute.key for attribute in inspect(model).column_attrs)
+        for name, model in models.items()
+    }
+    columns.update({name: None for name in objects})
+    computed_by_type = {name: dict(getters) for name, getters in _COMPUTED.items()}
+    for name in models:
+        graphql_type = schema.get_type(name)
+        if isinstance(graphql_type, GraphQLObjectType) and any(
+            interface.name == "Node" for interface in graphql_type.interfaces
+        ):
+            computed_by_type.setdefault(name, {}).setdefault("id", _global_id(global_id, name))
+    connections = frozenset(
+        name
+        for name, graphql_type in schema.type_map.items()
+        if isinstance(graphql_type, GraphQLObjectType)
+        and {"edges", "nodes", "pageInfo"} <= set(graphql_type.fields)
+    )
+    return Catalog(
+        computed=computed_by_type,
+        relations=relations,
+        columns=columns,
+        roots=roots,
+        connections=connections,
+    )
+
+
+def _global_id(encode: Any, type_name: str) -> Getter:
+    def get(row: Any, _viewer: Any) -> Any:
+        return encode(type_name, row.id)
+
+    return get

@@ -1,0 +1,192 @@
+"""What each field of the query root loads, in one place for both execution paths.
+
+`Query`'s resolvers (schema.root) and the compiled path (`ROOT_LOADERS`, schema.execution) both
+turn a root field's arguments into the same loads: a keyset page of a root list (`LISTS`), rows
+by global id (`node`, `nodes`), the viewer and its organization.
+"""
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from graphql import GraphQLError
+
+import models
+from loaders import Ordering, Page, PageRequest, Where
+from loaders.filters import SearchWhere
+from loaders.orderings import CONTENT_ORDERINGS, TAG_ORDERINGS, USER_ORDERINGS, search_ordering
+from schema.comment import Comment
+from schema.content import Attachment, Content
+from schema.context import Context
+from schema.errors import BadUserInput
+from schema.execution.plan import RootField
+from schema.execution.run import PageValue, RootLoader, Runner, Typed
+from schema.filters import content_where, plain_text
+from schema.node import Node, from_global_id
+from schema.organization import Organization
+from schema.pagination import page_request
+from schema.policy import visible_columns
+from schema.tag import Tag
+from schema.user import User
+
+MAX_NODES = 100
+EMPTY_PAGE = Page([], [], False, False)
+
+# Global id type name -> (model, how to build the GraphQL object from its row).
+NODE_TYPES: dict[str, tuple[type[Any], Callable[[Any], Node]]] = {
+    "Organization": (models.Organization, Organization.from_row),
+    "User": (models.User, User.from_row),
+    "Content": (models.Content, Content.from_row),
+    "Comment": (models.Comment, Comment.from_row),
+    "Tag": (models.Tag, Tag.from_row),
+    "Attachment": (models.Attachment, Attachment.from_row),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RootList:
+    """A root connection: its model, how its arguments order and narrow it."""
+
+    model: type[Any]
+    to_node: Callable[[Any], Any]
+    ordering: Callable[[dict[str, Any]], Ordering]
+    where: Callable[[dict[str, Any]], Where | None] = lambda _args: None
+
+    def request(self, context: Context, args: dict[str, Any]) -> PageRequest:
+        return page_request(
+            self.ordering(args),
+            context.limits,
+            visible_columns(context.viewer),
+            first=args.get("first"),
+            after=args.get("after"),
+            last=args.get("last"),
+            before=args.get("before"),
+            where=self.where(args),
+        )
+
+
+def search_text(args: dict[str, Any]) -> str:
+    text = plain_text(args["query"], "query").strip()
+    if not text:
+        raise BadUserInput("`query` must not be empty", argument="query")
+    return text
+
+
+LISTS: dict[str, RootList] = {
+    "users": RootList(
+        models.User,
+        User.from_row,
+        lambda args: USER_ORDERINGS[args["order_by"].value],
+        lambda args: None if args.get("filter") is None else args["filter"].to_where(),
+    ),
+    "contents": RootList(
+        models.Content,
+        Content.from_row,
+        lambda args: CONTENT_ORDERINGS[args["order_by"].value],
+        lambda args: content_where(args.get("filter")),
+    ),
+    "tags": RootList(models.Tag, Tag.from_row, lambda _args: TAG_ORDERINGS["NAME_ASC"]),
+    "search": RootList(
+        models.Content,
+        Content.from_row,
+        lambda args: search_ordering(search_text(args)),
+        lambda args: SearchWhere(search_text(args)),
+    ),
+}
+
+
+def node_key(global_id: str) -> tuple[str, UUID]:
+    type_name, pk = from_global_id(global_id)
+    if type_name not in NODE_TYPES:
+        raise BadUserInput(f"invalid global id: {global_id!r}", argument="id")
+    return type_name, pk
+
+
+def checked_ids(ids: Sequence[str]) -> list[tuple[str, UUID]]:
+    """Every id checked before any load: one bad id fails the whole field."""
+    if len(ids) > MAX_NODES:
+        raise BadUserInput(f"at most {MAX_NODES} ids per call", argument="ids")
+    return [node_key(global_id) for global_id in ids]
+
+
+async def node_rows(context: Context, keys: list[tuple[str, UUID]]) -> list[Any]:
+    """Rows by type and key, all loads together: one statement per type."""
+    loaders = context.loaders
+    return list(
+        await asyncio.gather(
+            *(loaders.by_key(NODE_TYPES[type_name][0]).load(pk) for type_name, pk in keys)
+        )
+    )
+
+
+async def viewer_row(context: Context) -> Any:
+    row = await context.loaders.by_key(models.User).load(context.viewer.id)
+    if row is None:  # checked active when the request began: only a concurrent delete
+        raise GraphQLError("the viewer no longer exists", extensions={"code": "UNAUTHENTICATED"})
+    return row
+
+
+async def organization_row(context: Context) -> Any:
+    row = await context.loaders.by_key(models.Organization).load(context.viewer.organization_id)
+    if row is None:
+        raise GraphQLError(
+            "the organization no longer exists", extensions={"code": "UNAUTHENTICATED"}
+        )
+    return row
+
+
+# --- the compiled path's loads ----------------------------------------------------------------
+
+
+async def _viewer(runner: Runner, _field: RootField, _args: dict[str, Any]) -> Any:
+    return await viewer_row(runner.context)
+
+
+async def _organization(runner: Runner, _field: RootField, _args: dict[str, Any]) -> Any:
+    return await organization_row(runner.context)
+
+
+async def _node(runner: Runner, _field: RootField, args: dict[str, Any]) -> Any:
+    key = node_key(args["id"])
+    (row,) = await node_rows(runner.context, [key])
+    return None if row is None else Typed(key[0], row)
+
+
+async def _nodes(runner: Runner, _field: RootField, args: dict[str, Any]) -> Any:
+    keys = checked_ids(args["ids"])
+    rows = await node_rows(runner.context, keys)
+    return [
+        None if row is None else Typed(type_name, row)
+        for (type_name, _), row in zip(keys, rows, strict=True)
+    ]
+
+
+def _list(name: str) -> RootLoader:
+    spec = LISTS[name]
+
+    async def load(runner: Runner, field: RootField, args: dict[str, Any]) -> PageValue:
+        context: Context = runner.context
+        request = spec.request(context, args)
+        connection = field.connection
+        assert connection is not None
+        loaders = context.loaders
+        page = await loaders.root_page(spec.model, request) if connection.paged else EMPTY_PAGE
+        total = (
+            await loaders.count_root(spec.model, request.where, request.view)
+            if connection.counted
+            else None
+        )
+        return PageValue(page, request.ordering, total)
+
+    return load
+
+
+ROOT_LOADERS: dict[str, RootLoader] = {
+    "viewer": _viewer,
+    "organization": _organization,
+    "node": _node,
+    "nodes": _nodes,
+    **{name: _list(name) for name in LISTS},
+}
