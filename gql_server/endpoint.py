@@ -168,8 +168,13 @@ class GraphQLEndpoint:
             ) from None
         return await self.run(request, admitted, claims)
 
+    async def execute(self, admitted: Admitted, context: Any) -> Any:
+        if self.settings.compiled_execution:
+            return await schema.execute_operation(admitted.operation, context)
+        return await schema.execute_standard(admitted.operation, context)
+
     async def run_anonymous(self, admitted: Admitted) -> dict[str, Any]:
-        result = await schema.execute_operation(admitted.operation, None)
+        result = await self.execute(admitted, None)
         current_request().executed(errors=bool(result.errors), statements=None)
         return self._body(result, statements=None, cost=admitted.cost)
 
@@ -185,7 +190,7 @@ class GraphQLEndpoint:
                 statement_timeout_ms=self.settings.statement_timeout_ms,
                 page_limits=self.page_limits,
             ) as scope:
-                result = await schema.execute_operation(admitted.operation, scope.context)
+                result = await self.execute(admitted, scope.context)
                 unavailable.raise_if_unavailable(result.errors)  # rolls the transaction back
                 statements = await scope.statements()
         except auth.Unauthenticated as error:

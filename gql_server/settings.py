@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # races a request already on its way and the client sees the connection drop.
     keepalive_seconds: int = Field(default=75, ge=1)
 
+    # Queries run compiled (schema.execution); false runs every operation the standard way.
+    compiled_execution: bool = True
     introspection: bool | None = None
     sql_statements_in_response: bool | None = None
     max_page_size: int = Field(default=100, ge=1)
