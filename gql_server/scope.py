@@ -12,6 +12,7 @@ handle and its loaders. Leaving the scope waits for any statement still under wa
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -20,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gql_server import unavailable
 from gql_server.auth import Unauthenticated
-from gql_server.tenancy import STATEMENTS, begin_tenant, rescope, scope_of
+from gql_server.tenancy import STATEMENTS, begin_tenant, bound_criteria, rescope, scope_of
 from loaders import Loaders, RequestDB
+from loaders.session import StatementScope
 from models import Role, UserStatus
+from schema import schema
 from schema.context import Context, PageLimits, Viewer
-from schema.policy import read_criteria
+from schema.policy import bound_read_criteria, read_criteria
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -84,7 +87,13 @@ async def open_scope(
         session_scope = scope_of(session)
         assert session_scope is not None
         rescope(session, replace(session_scope, read_criteria=read_criteria(viewer)))
-        db = RequestDB(session)
+        statements = StatementScope(
+            tenant_id=who.organization_id,
+            viewer_id=viewer.id,
+            criteria=partial(bound_criteria, bound_read_criteria(viewer.role)),
+            variant=viewer.role,
+        )
+        db = RequestDB(session, statements, tracer=schema.tracer)
         context = Context(viewer=viewer, db=db, loaders=Loaders(db, viewer.id), limits=page_limits)
         try:
             yield Scope(context, session)

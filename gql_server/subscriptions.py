@@ -22,6 +22,7 @@ same as HTTP's:
 
 import asyncio
 import logging
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any, cast
 
@@ -210,7 +211,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             return  # the client left while an event was on its way: nothing went wrong
         except Exception as error:
             await self.handle_task_exception(error)
-            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
             raise
 
     async def _error(self, operation_id: str, errors: list[dict[str, Any]]) -> None:
@@ -281,7 +283,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Connection, None]):
                 )
             await self.send_message({"type": "complete", "id": operation_id})
         except asyncio.CancelledError:
-            await self.send_message({"type": "complete", "id": operation_id})
+            with suppress(WebSocketDisconnected):
+                await self.send_message({"type": "complete", "id": operation_id})
+        except WebSocketDisconnected:
+            return  # the client went away meanwhile: there is no one left to tell
         finally:
             self.subscriptions.pop(operation_id, None)
             self.tasks.pop(operation_id, None)

@@ -23,6 +23,8 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
 from loaders import INCLUDE_DELETED
+from loaders.compiled import TENANT_ID
+from loaders.session import STATEMENTS
 from models import APP_ROLE, Audited, SoftDeleted, TenantScoped
 
 __all__ = [
@@ -50,8 +52,6 @@ _SETUP = text(
 _SETUP_AS_VIEWER = text(
     "select role, status from begin_request(:tenant_id, :viewer_id, :statement_timeout, :read_only)"
 )
-# connection.info key: statements sent on a connection while it serves a tenant session.
-STATEMENTS = "sql_statements"
 _SCOPE = "gql_server.scope"
 
 
@@ -140,11 +140,30 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
         return
     if state.is_column_load or state.is_relationship_load:
         return  # criteria of the parent statement propagate to these
-    options: list[Any] = [_tenant_criteria(scope.tenant_id)]
-    if not state.execution_options.get(INCLUDE_DELETED, False):
+    include_deleted = state.execution_options.get(INCLUDE_DELETED, False)
+    state.statement = state.statement.options(*scope_criteria(scope, include_deleted))
+
+
+def scope_criteria(scope: SessionScope, include_deleted: bool) -> list[ORMOption]:
+    """What every statement of a session scoped to `scope` is narrowed by: the tenant, live rows
+    (unless `include_deleted`), the viewer's read policy."""
+    return _criteria(_tenant_criteria(scope.tenant_id), scope.read_criteria, include_deleted)
+
+
+def bound_criteria(read_criteria: tuple[ORMOption, ...], include_deleted: bool) -> list[ORMOption]:
+    """The same, with the tenant bound to `loaders.compiled.TENANT_ID` and `read_criteria` to
+    `VIEWER_ID`: what `RequestDB` compiles into the statements it runs directly."""
+    return _criteria(_TENANT_BOUND, read_criteria, include_deleted)
+
+
+def _criteria(
+    tenant: ORMOption, read_criteria: tuple[ORMOption, ...], include_deleted: bool
+) -> list[ORMOption]:
+    options: list[ORMOption] = [tenant]
+    if not include_deleted:
         options.append(_NOT_DELETED)
-    options.extend(scope.read_criteria)
-    state.statement = state.statement.options(*options)
+    options.extend(read_criteria)
+    return options
 
 
 # Building a criteria option analyses its lambda: far too slow to repeat for every statement,
@@ -156,6 +175,9 @@ def _tenant_criteria(tenant_id: UUID) -> ORMOption:
     )
 
 
+_TENANT_BOUND = with_loader_criteria(
+    TenantScoped, lambda cls: cls.organization_id == TENANT_ID, include_aliases=True
+)
 _NOT_DELETED = with_loader_criteria(
     SoftDeleted, lambda cls: cls.deleted_at.is_(None), include_aliases=True
 )

@@ -14,8 +14,7 @@ from loaders.aggregates import RatingByViewer, RatingStats, RatingSummaryByConte
 from loaders.edges import Edge, edge
 from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root, root_page
 from loaders.related import ByKey, CountRelated, Related
-from loaders.session import RequestDB
-from loaders.statements import INCLUDE_DELETED
+from loaders.session import INCLUDE_DELETED, RequestDB
 from loaders.visibility import ColumnView
 
 

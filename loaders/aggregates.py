@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from aiodataloader import DataLoader
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from loaders.metrics import measured
 from loaders.session import RequestDB
-from loaders.statements import any_of, row_columns
+from loaders.statements import any_key, row_columns
 from models import Rating
 
 
@@ -29,14 +29,12 @@ class RatingSummaryByContent(DataLoader[UUID, RatingStats]):
 
     @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[RatingStats]:
-        statement = (
-            select(Rating.content_id, func.count(), func.avg(Rating.score))
-            .where(any_of(Rating.content_id, set(keys)))
-            .group_by(Rating.content_id)
+        rows = await self.db.fetch(
+            "rating stats", _rating_stats_statement, {"keys": list(set(keys))}
         )
         summaries = {
             content_id: RatingStats(count, float(round(Decimal(average), 4)))
-            for content_id, count, average in await self.db.all(statement)
+            for content_id, count, average in rows
         }
         return [summaries.get(key, RatingStats(0, None)) for key in keys]
 
@@ -51,8 +49,25 @@ class RatingByViewer(DataLoader[UUID, Any]):
 
     @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[Any]:
-        statement = select(*row_columns(Rating)).where(
-            Rating.user_id == self.viewer_id, any_of(Rating.content_id, set(keys))
+        rows = await self.db.fetch(
+            "viewer rating",
+            _viewer_rating_statement,
+            {"keys": list(set(keys)), "rater_id": self.viewer_id},
         )
-        by_content = {rating.content_id: rating for rating in await self.db.all(statement)}
+        by_content = {rating.content_id: rating for rating in rows}
         return [by_content.get(key) for key in keys]
+
+
+def _rating_stats_statement() -> Select[Any]:
+    return (
+        select(Rating.content_id, func.count(), func.avg(Rating.score))
+        .where(any_key(Rating.content_id))
+        .group_by(Rating.content_id)
+    )
+
+
+def _viewer_rating_statement() -> Select[Any]:
+    return select(*row_columns(Rating)).where(
+        Rating.user_id == bindparam("rater_id", type_=Rating.user_id.type),
+        any_key(Rating.content_id),
+    )

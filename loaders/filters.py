@@ -5,14 +5,17 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 
 from loaders.visibility import ColumnView
 from models import Comment, ContentStatus, ContentTag, Difficulty, Role, Tag, UserStatus
 
+# A search's text, bound in statements built once for every search (`loaders.visibility.bound`).
+SEARCH_TEXT = bindparam("search_text", type_=String())
 
-def text_query(text: str) -> ColumnElement[Any]:
+
+def text_query(text: Any) -> ColumnElement[Any]:
     return func.websearch_to_tsquery("english", text)
 
 
@@ -88,10 +91,14 @@ class UserWhere:
 class SearchWhere:
     """Full-text match; the rank ordering of `search` sorts the matches."""
 
-    text: str
+    text: Any  # the text, or SEARCH_TEXT (`bind`)
 
     def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
         return [view.column(model, "search_vector").op("@@")(text_query(self.text))]
+
+    def bind(self) -> tuple["SearchWhere", dict[str, Any]]:
+        """The same match for any text, bound to SEARCH_TEXT; and this one's text."""
+        return SearchWhere(SEARCH_TEXT), {"search_text": self.text}
 
 
 def _escape_like(text: str) -> str:

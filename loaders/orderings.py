@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import aliased
 
-from loaders.filters import text_query
+from loaders.filters import SEARCH_TEXT, text_query
 from loaders.pages import Ordering, SortKey
 from loaders.visibility import ColumnView
 from models import Rating
@@ -74,10 +74,13 @@ RATING_ORDERINGS: dict[str, Ordering] = {
 
 @dataclass(frozen=True, slots=True)
 class _SearchRank:
-    text: str
+    text: Any  # the text, or SEARCH_TEXT (`bind`)
 
     def __call__(self, model: Any, view: ColumnView) -> ColumnElement[Any]:
         return func.ts_rank(view.column(model, "search_vector"), text_query(self.text))
+
+    def bind(self) -> tuple["_SearchRank", dict[str, Any]]:
+        return _SearchRank(SEARCH_TEXT), {"search_text": self.text}
 
 
 def search_ordering(text: str) -> Ordering:

@@ -8,17 +8,17 @@ so no OFFSET is ever used.
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 
 from loaders.edges import Edge
 from loaders.metrics import measured
 from loaders.session import RequestDB
-from loaders.statements import edge_select, row_columns, where_options
-from loaders.visibility import ColumnView
+from loaders.statements import any_key, includes_deleted, row_columns, target_select
+from loaders.visibility import ColumnView, bound
 
 SortKey = Callable[[Any, ColumnView], ColumnElement[Any]]
 
@@ -81,24 +81,72 @@ class _Collected:
     values: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def _filtered(statement: Select[Any], model: Any, request: PageRequest) -> Select[Any]:
-    sort = request.ordering.expressions(model, request.view)
-    ascending = not request.ordering.descending
-    if request.after is not None:
-        row, cursor = tuple_(*sort), tuple_(*request.after)
-        statement = statement.where(row > cursor if ascending else row < cursor)
-    if request.before is not None:
-        row, cursor = tuple_(*sort), tuple_(*request.before)
-        statement = statement.where(row < cursor if ascending else row > cursor)
-    if request.where is not None:
-        statement = statement.where(*request.where.criteria(model, request.view))
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the SQL of a page's statement depends on (values aside): built once per shape, run
+    with the request's values (`loaders.compiled`)."""
+
+    ordering: Ordering
+    where: Where | None
+    view: ColumnView
+    backwards: bool
+    after: bool
+    before: bool
+
+
+def _shape(request: PageRequest) -> tuple[_Shape, dict[str, Any]]:
+    """The request's shape (its order, filter and view bound) and its values."""
+    ordering, params = _bound_ordering(request.ordering)
+    where, where_params = bound(request.where)
+    params.update(where_params)
+    for name, values in (("after", request.after), ("before", request.before)):
+        for index, value in enumerate(values or ()):
+            params[f"{name}_{index}"] = value
+    params["limit"] = request.size + 1
+    shape = _Shape(
+        ordering,
+        where,
+        request.view.bound(),
+        request.backwards,
+        request.after is not None,
+        request.before is not None,
+    )
+    return shape, params
+
+
+def _bound_ordering(ordering: Ordering) -> tuple[Ordering, dict[str, Any]]:
+    params: dict[str, Any] = {}
+    keys = []
+    for key in ordering.keys:
+        bound_key, key_params = bound(key)
+        keys.append(bound_key)
+        params.update(key_params)
+    return replace(ordering, keys=tuple(keys)), params
+
+
+def _filtered(statement: Select[Any], model: Any, shape: _Shape) -> Select[Any]:
+    sort = shape.ordering.expressions(model, shape.view)
+    ascending = not shape.ordering.descending
+    for name, given, later in (
+        ("after", shape.after, ascending),
+        ("before", shape.before, not ascending),
+    ):
+        if not given:
+            continue
+        cursor = tuple_(
+            *(bindparam(f"{name}_{i}", type_=expression.type) for i, expression in enumerate(sort))
+        )
+        row = tuple_(*sort)
+        statement = statement.where(row > cursor if later else row < cursor)
+    if shape.where is not None:
+        statement = statement.where(*shape.where.criteria(model, shape.view))
     return statement
 
 
-def _sort_order(model: Any, request: PageRequest) -> list[ColumnElement[Any]]:
+def _sort_order(model: Any, shape: _Shape) -> list[ColumnElement[Any]]:
     # Walking backwards reads the order in reverse, then the page is flipped back.
-    descending = request.ordering.descending != request.backwards
-    sort = request.ordering.expressions(model, request.view)
+    descending = shape.ordering.descending != shape.backwards
+    sort = shape.ordering.expressions(model, shape.view)
     return [expression.desc() if descending else expression.asc() for expression in sort]
 
 
@@ -114,24 +162,42 @@ def _page(collected: _Collected, request: PageRequest) -> Page:
 
 
 async def root_page(db: RequestDB, model: Any, request: PageRequest) -> Page:
-    sort = request.ordering.expressions(model, request.view)
+    shape, params = _shape(request)
     columns = row_columns(model)
-    statement = select(*columns, *sort)
-    statement = _filtered(statement, model, request)
-    statement = statement.order_by(*_sort_order(model, request)).limit(request.size + 1)
+
+    def build() -> Select[Any]:
+        sort = shape.ordering.expressions(model, shape.view)
+        statement = _filtered(select(*columns, *sort), model, shape)
+        return statement.order_by(*_sort_order(model, shape)).limit(bindparam("limit"))
+
+    rows = await db.fetch(
+        ("root page", model, shape), build, params, include_deleted=includes_deleted(shape.where)
+    )
     collected = _Collected()
     width = len(columns)
-    for row in await db.all(statement, **where_options(request.where)):
+    for row in rows:
         collected.rows.append(row)
         collected.values.append(tuple(row[width:]))
     return _page(collected, request)
 
 
 async def count_root(db: RequestDB, model: Any, where: Where | None, view: ColumnView) -> int:
-    statement = select(func.count()).select_from(model)
-    if where is not None:
-        statement = statement.where(*where.criteria(model, view))
-    return int((await db.execute(statement, **where_options(where))).scalar_one())
+    bound_where, params = bound(where)
+    bound_view = view.bound()
+
+    def build() -> Select[Any]:
+        statement = select(func.count()).select_from(model)
+        if bound_where is not None:
+            statement = statement.where(*bound_where.criteria(model, bound_view))
+        return statement
+
+    rows = await db.fetch(
+        ("root count", model, bound_where, bound_view),
+        build,
+        params,
+        include_deleted=includes_deleted(where),
+    )
+    return int(rows[0][0])
 
 
 class PageOf(DataLoader[Any, Page]):
@@ -146,33 +212,39 @@ class PageOf(DataLoader[Any, Page]):
     @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[Page]:
         edge, request, model = self.edge, self.request, self.edge.target
-        sort = request.ordering.expressions(model, request.view)
-        position = (
-            func.row_number()
-            .over(partition_by=edge.link, order_by=_sort_order(model, request))
-            .label("position")
-        )
-        sort_labels = [expression.label(f"sort_{i}") for i, expression in enumerate(sort)]
+        shape, params = _shape(request)
         columns = row_columns(model)
-        inner = edge_select(
-            edge,
-            list(set(keys)),
-            *columns,
-            edge.link.label("parent_key"),
-            *sort_labels,
-            position,
-        )
-        ranked = _filtered(inner, model, request).subquery()
-        statement = (
-            select(ranked)
-            .where(ranked.c.position <= request.size + 1)
-            .order_by(ranked.c.parent_key, ranked.c.position)
+        width = len(shape.ordering.keys)
+
+        def build() -> Select[Any]:
+            sort = shape.ordering.expressions(model, shape.view)
+            position = (
+                func.row_number()
+                .over(partition_by=edge.link, order_by=_sort_order(model, shape))
+                .label("position")
+            )
+            sort_labels = [expression.label(f"sort_{i}") for i, expression in enumerate(sort)]
+            inner = target_select(
+                edge, *columns, edge.link.label("parent_key"), *sort_labels, position
+            ).where(any_key(edge.link))
+            ranked = _filtered(inner, model, shape).subquery()
+            return (
+                select(ranked)
+                .where(ranked.c.position <= bindparam("limit"))
+                .order_by(ranked.c.parent_key, ranked.c.position)
+            )
+
+        rows = await self.db.fetch(
+            ("page of", edge, shape),
+            build,
+            {**params, "keys": list(set(keys))},
+            include_deleted=includes_deleted(shape.where),
         )
         # Each result row carries the model's columns (read by name), then parent, sort keys.
         first_sort = len(columns) + 1
-        last_sort = first_sort + len(sort)
+        last_sort = first_sort + width
         collected: defaultdict[Any, _Collected] = defaultdict(_Collected)
-        for result in await self.db.all(statement, **where_options(request.where)):
+        for result in rows:
             bucket = collected[result.parent_key]
             bucket.rows.append(result)
             bucket.values.append(tuple(result[first_sort:last_sort]))

@@ -5,19 +5,19 @@ from typing import Any
 from uuid import UUID
 
 from aiodataloader import DataLoader
-from sqlalchemy import func
+from sqlalchemy import Select, func
 
 from loaders.edges import Edge
 from loaders.metrics import measured
 from loaders.session import RequestDB
 from loaders.statements import (
-    INCLUDE_DELETED,
+    any_key,
     by_key_statement,
-    edge_select,
+    includes_deleted,
     related_statement,
-    where_options,
+    target_select,
 )
-from loaders.visibility import ColumnView
+from loaders.visibility import ColumnView, bound
 
 
 class ByKey(DataLoader[UUID, Any | None]):
@@ -30,7 +30,10 @@ class ByKey(DataLoader[UUID, Any | None]):
 
     @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
-        rows = await self.db.all(by_key_statement(self.model), {"keys": keys})
+        model = self.model
+        rows = await self.db.fetch(
+            ("by key", model), lambda: by_key_statement(model), {"keys": keys}
+        )
         by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
 
@@ -45,15 +48,21 @@ class Related(DataLoader[Any, Any]):
         super().__init__()
         self.db = db
         self.edge = edge
-        self.options = {INCLUDE_DELETED: True} if include_deleted else {}
+        self.include_deleted = include_deleted
 
     @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[Any]:
         wanted = list({key for key in keys if key is not None})
         grouped: defaultdict[Any, list[Any]] = defaultdict(list)
         if wanted:
-            statement = related_statement(self.edge)
-            for row in await self.db.all(statement, {"keys": wanted}, **self.options):
+            edge = self.edge
+            rows = await self.db.fetch(
+                ("related", edge),
+                lambda: related_statement(edge),
+                {"keys": wanted},
+                include_deleted=self.include_deleted,
+            )
+            for row in rows:
                 grouped[row.parent_key].append(row)
         if self.edge.many:
             return [grouped.get(key, []) for key in keys]
@@ -74,11 +83,22 @@ class CountRelated(DataLoader[Any, int]):
 
     @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[int]:
-        statement = edge_select(self.edge, list(set(keys)), self.edge.link, func.count()).group_by(
-            self.edge.link
+        edge = self.edge
+        where, params = bound(self.where)
+        view = None if self.view is None else self.view.bound()
+
+        def build() -> Select[Any]:
+            statement = target_select(edge, edge.link, func.count()).where(any_key(edge.link))
+            if where is not None:
+                assert view is not None, "a filter is applied as some viewer sees the rows"
+                statement = statement.where(*where.criteria(edge.target, view))
+            return statement.group_by(edge.link)
+
+        rows = await self.db.fetch(
+            ("count", edge, where, view),
+            build,
+            {**params, "keys": list(set(keys))},
+            include_deleted=includes_deleted(where),
         )
-        if self.where is not None:
-            assert self.view is not None, "a filter is applied as some viewer sees the rows"
-            statement = statement.where(*self.where.criteria(self.edge.target, self.view))
-        counts = dict(await self.db.all(statement, **where_options(self.where)))
+        counts = {row[0]: row[1] for row in rows}
         return [counts.get(key, 0) for key in keys]

@@ -13,14 +13,39 @@ outlived the answer) is rolled back by `finish`, so half a mutation is never com
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from uuid import UUID
 
-from sqlalchemy import Executable, Result
+from sqlalchemy import Executable, Result, Select
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from sqlalchemy.orm.interfaces import ORMOption
+
+from loaders.compiled import Row, Statement, compiled, template
 
 T = TypeVar("T")
+# connection.info key: statements sent on a connection while it serves a tenant session.
+STATEMENTS = "sql_statements"
+# The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
+INCLUDE_DELETED = "include_deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class StatementScope:
+    """What the statements `RequestDB` runs directly are scoped to: `criteria(include_deleted)`
+    are the session's criteria bound to `loaders.compiled.TENANT_ID` and `VIEWER_ID` (whose
+    values are these), and `variant` names them (they differ by role, say)."""
+
+    tenant_id: UUID
+    viewer_id: UUID | None
+    criteria: Callable[[bool], Sequence[ORMOption]]
+    variant: Hashable
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"tenant_id": self.tenant_id, "viewer_id": self.viewer_id}
 
 
 class RequestOver(Exception):
@@ -28,10 +53,18 @@ class RequestOver(Exception):
 
 
 class RequestDB:
-    __slots__ = ("_lock", "_over", "_savepoints", "_session")
+    __slots__ = ("_driver", "_lock", "_over", "_savepoints", "_scope", "_session", "_tracer")
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self, session: AsyncSession, scope: StatementScope | None = None, tracer: Any = None
+    ) -> None:
+        """With the session's `scope`, selects run on asyncpg directly (`loaders.compiled`);
+        without, through the ORM like every other operation. `tracer`: OpenTelemetry's, for a
+        span per statement that runs directly."""
         self._session = session
+        self._scope = scope
+        self._tracer = tracer
+        self._driver: Any = None
         self._lock = asyncio.Lock()
         self._over = False
         self._savepoints: list[AsyncSessionTransaction] = []
@@ -58,7 +91,72 @@ class RequestDB:
     async def all(
         self, statement: Executable, params: dict[str, Any] | None = None, /, **options: Any
     ) -> list[Any]:
-        return list((await self.execute(statement, params, **options)).all())
+        """Every row of a select: run on asyncpg directly when the session's scope is known."""
+        scope = self._scope
+        if scope is None or not isinstance(statement, Select):
+            return list((await self.execute(statement, params, **options)).all())
+        return await self._run(lambda: self._all(scope, statement, params or {}, options))
+
+    async def fetch(
+        self,
+        key: Hashable,
+        build: Callable[[], Select[Any]],
+        params: dict[str, Any],
+        *,
+        include_deleted: bool = False,
+    ) -> list[Any]:
+        """The rows of the statement `build()` makes (once per `key`: see `loaders.compiled`),
+        with `params` for its bound parameters."""
+        scope = self._scope
+        if scope is None:
+            options = {INCLUDE_DELETED: True} if include_deleted else {}
+            return list((await self.execute(build(), params, **options)).all())
+        return await self._run(lambda: self._fetch(scope, key, build, params, include_deleted))
+
+    async def _fetch(
+        self,
+        scope: StatementScope,
+        key: Hashable,
+        build: Callable[[], Select[Any]],
+        params: dict[str, Any],
+        include_deleted: bool,
+    ) -> list[Any]:
+        connection = await self._session.connection()
+        criteria = scope.criteria(include_deleted)
+        found = template((key, scope.variant, include_deleted), build, criteria, connection.dialect)
+        if found is None:
+            statement = build().options(*criteria)
+            values = {**params, **scope.params}
+            return list((await self._session.execute(statement, values)).all())
+        return await self._send(found, found.arguments({**params, **scope.params}))
+
+    async def _all(
+        self,
+        scope: StatementScope,
+        statement: Select[Any],
+        params: dict[str, Any],
+        options: dict[str, Any],
+    ) -> list[Any]:
+        connection = await self._session.connection()
+        scoped = statement.options(*scope.criteria(bool(options.get(INCLUDE_DELETED))))
+        found, extracted = compiled(scoped, connection.dialect)
+        if found is None:
+            return list((await self._session.execute(scoped, {**params, **scope.params})).all())
+        return await self._send(found, found.arguments_of({**params, **scope.params}, extracted))
+
+    async def _send(self, statement: Statement, arguments: list[Any]) -> list[Any]:
+        connection = await self._session.connection()
+        if self._driver is None:
+            self._driver = (await connection.get_raw_connection()).driver_connection
+        info = connection.info
+        if STATEMENTS in info:
+            info[STATEMENTS] += 1
+        if self._tracer is None:
+            return await self._driver.fetch(statement.sql, *arguments, record_class=Row)  # type: ignore[no-any-return]
+        with self._tracer.start_as_current_span(statement.sql.split(None, 1)[0]) as span:
+            span.set_attribute("db.system", "postgresql")
+            span.set_attribute("db.statement", statement.sql)
+            return await self._driver.fetch(statement.sql, *arguments, record_class=Row)  # type: ignore[no-any-return]
 
     async def scalar(
         self, statement: Executable, params: dict[str, Any] | None = None, /, **options: Any

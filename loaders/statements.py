@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 
 from loaders.edges import Edge
+from loaders.session import INCLUDE_DELETED
 
 _ROW_COLUMNS: dict[Any, tuple[InstrumentedAttribute[Any], ...]] = {}
 
@@ -58,19 +59,19 @@ def _array_of(item: Any) -> ARRAY[Any]:
     return ARRAY(item)
 
 
-# The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
-INCLUDE_DELETED = "include_deleted"
-
-
 def where_options(where: Any) -> dict[str, Any]:
     """Execution options a filter needs: one that decides about soft-deleted rows itself (comment
     tombstones) sets `include_deleted = True`, and its statements run without the session's
     soft-delete criteria."""
-    return {INCLUDE_DELETED: True} if getattr(where, INCLUDE_DELETED, False) else {}
+    return {INCLUDE_DELETED: True} if includes_deleted(where) else {}
 
 
-def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
-    """`SELECT <columns> FROM target [JOIN link table] WHERE link IN (keys)`.
+def includes_deleted(where: Any) -> bool:
+    return bool(getattr(where, INCLUDE_DELETED, False))
+
+
+def target_select(edge: Edge, *columns: Any) -> Select[Any]:
+    """`SELECT <columns> FROM target [JOIN link table]`, to be narrowed to some parents' keys.
 
     The target entity is always in the FROM clause, so the session's tenant, soft-delete and
     read-policy criteria apply to it.
@@ -80,18 +81,13 @@ def edge_select(edge: Edge, keys: list[Any], *columns: Any) -> Select[Any]:
     if edge.secondary is not None:
         assert edge.secondary_join is not None
         statement = statement.join(edge.secondary, edge.secondary_join)
-    return statement.where(any_of(edge.link, keys))
+    return statement
 
 
 @cache
 def related_statement(edge: Edge) -> Select[Any]:
-    """`edge_select` for the common case, built once per edge and run with `{"keys": [...]}`."""
-    statement = select(*row_columns(edge.target), edge.link.label("parent_key"))
-    statement = statement.select_from(edge.target)
-    if edge.secondary is not None:
-        assert edge.secondary_join is not None
-        statement = statement.join(edge.secondary, edge.secondary_join)
-    return statement.where(any_key(edge.link))
+    """The rows along an edge for the parents `{"keys": [...]}`, built once per edge."""
+    return target_select(edge).where(any_key(edge.link))
 
 
 _BY_KEY: dict[Any, Select[Any]] = {}

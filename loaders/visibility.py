@@ -17,3 +17,15 @@ class ColumnView(Protocol):
     def column(self, model: Any, name: str) -> ColumnElement[Any]:
         """`model.<name>` as the viewer sees it: the column, or NULL where it may not read it."""
         ...
+
+    def bound(self) -> "ColumnView":
+        """The same view for every viewer like this one, the viewer's id bound to
+        `loaders.compiled.VIEWER_ID`: what a statement built once for them all reads through."""
+        ...
+
+
+def bound(value: Any) -> tuple[Any, dict[str, Any]]:
+    """A filter or sort key for a statement built once for every request of its shape: with its
+    values bound as parameters, and those values (`bind()`); a value without any, as it is."""
+    binding = getattr(value, "bind", None)
+    return binding() if binding is not None else (value, {})

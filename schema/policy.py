@@ -24,13 +24,14 @@ from sqlalchemy import ColumnElement, and_, case, cast, inspect, null, or_, sele
 from sqlalchemy.orm import InstrumentedAttribute, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
+from loaders.compiled import VIEWER_ID
 from models import Attachment, Comment, Content, ContentStatus, Rating, Role, User
 from schema.context import Viewer
 
 _contents = Content.__table__
 
 
-def _content_visible(viewer_id: UUID, role: Role) -> ColumnElement[bool]:
+def _content_visible(viewer_id: Any, role: Role) -> ColumnElement[bool]:
     if role is Role.ADMIN:
         return true()
     return or_(
@@ -43,22 +44,28 @@ def read_criteria(viewer: Viewer) -> tuple[ORMOption, ...]:
     return _read_criteria(viewer.id, viewer.role)
 
 
+def bound_read_criteria(role: Role) -> tuple[ORMOption, ...]:
+    """The same for every viewer of `role`, bound to `loaders.compiled.VIEWER_ID`: compiled
+    once into the statements loaders run directly."""
+    return _read_criteria(VIEWER_ID, role)
+
+
 @lru_cache(maxsize=4096)
-def _read_criteria(viewer_id: UUID, role: Role) -> tuple[ORMOption, ...]:
+def _read_criteria(viewer_id: Any, role: Role) -> tuple[ORMOption, ...]:
+    # Plain expressions, not lambdas: SQLAlchemy analyses a criteria lambda once per place in
+    # the code, so the same lambda could not take a viewer's id here and VIEWER_ID there.
     visible_ids = select(_contents.c.id).where(
         and_(_contents.c.deleted_at.is_(None), _content_visible(viewer_id, role))
     )
     options: list[ORMOption] = [
-        with_loader_criteria(
-            child, lambda cls: cls.content_id.in_(visible_ids), include_aliases=True
-        )
+        with_loader_criteria(child, child.content_id.in_(visible_ids), include_aliases=True)
         for child in (Comment, Rating, Attachment)
     ]
     if role is not Role.ADMIN:
         options.append(
             with_loader_criteria(
                 Content,
-                lambda cls: or_(cls.status == ContentStatus.PUBLISHED, cls.author_id == viewer_id),
+                or_(Content.status == ContentStatus.PUBLISHED, Content.author_id == viewer_id),
                 include_aliases=True,
             )
         )
@@ -106,8 +113,12 @@ def may_read(viewer: Viewer, column: InstrumentedAttribute[Any], owner_id: UUID)
 class ViewerColumns:
     """`loaders.ColumnView` for one viewer: a hidden field is NULL where it may not read it."""
 
-    viewer_id: UUID
+    viewer_id: Any  # the viewer's id, or `loaders.compiled.VIEWER_ID` (`bound`)
     role: Role
+
+    def bound(self) -> "ViewerColumns":
+        """The same view for every viewer of the role, its id bound to `VIEWER_ID`."""
+        return ViewerColumns(VIEWER_ID, self.role)
 
     def column(self, model: Any, name: str) -> ColumnElement[Any]:
         column: ColumnElement[Any] = getattr(model, name)

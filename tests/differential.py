@@ -9,6 +9,7 @@ answered differently by the two paths.
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy.exc import DBAPIError
 from strawberry.types import ExecutionResult
@@ -28,6 +29,10 @@ def _errors(result: ExecutionResult) -> list[Any]:
         ),
         key=orjson.dumps,
     )
+
+
+def _from_the_database(error: BaseException | None) -> bool:
+    return isinstance(error, DBAPIError | asyncpg.PostgresError | asyncpg.InterfaceError)
 
 
 def difference(compiled: ExecutionResult, reference: ExecutionResult) -> str | None:
@@ -51,7 +56,7 @@ class Differential:
         planner = schema.planner
         if context is None or planner is None or planner.plan(operation) is None:
             return compiled
-        if any(isinstance(error.original_error, DBAPIError) for error in compiled.errors or ()):
+        if any(_from_the_database(error.original_error) for error in compiled.errors or ()):
             return compiled  # a statement failed (a timeout): the transaction can run no other
 
         # The reference runs in the same scope; the statements it sends are not the request's.

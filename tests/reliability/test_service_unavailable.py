@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import event
@@ -28,7 +29,8 @@ SETUP = "begin_request"  # the transaction's first statement (tenancy.tenant_ses
 
 @contextmanager
 def killed_before(engine: AsyncEngine, marker: str, times: int = 1) -> Iterator[list[str]]:
-    """Kill the connection just before each of the next `times` statements containing `marker`."""
+    """Kill the connection just before each of the next `times` statements containing `marker`,
+    whether it goes through SQLAlchemy's execution or straight to asyncpg (loaders' reads)."""
     killed: list[str] = []
 
     def kill(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -36,10 +38,20 @@ def killed_before(engine: AsyncEngine, marker: str, times: int = 1) -> Iterator[
             killed.append(statement)
             connection.connection.dbapi_connection._connection.terminate()
 
+    fetch = asyncpg.Connection.fetch
+
+    async def fetch_or_kill(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
+        if marker in query and len(killed) < times:
+            killed.append(query)
+            self.terminate()
+        return await fetch(self, query, *args, **kw)
+
     event.listen(engine.sync_engine, "before_cursor_execute", kill)
+    asyncpg.Connection.fetch = fetch_or_kill  # type: ignore[method-assign]
     try:
         yield killed
     finally:
+        asyncpg.Connection.fetch = fetch  # type: ignore[method-assign]
         event.remove(engine.sync_engine, "before_cursor_execute", kill)
 
 
