@@ -1,9 +1,11 @@
 """Capturing the exact statements the server sends for one request, for the raw-SQL floor.
 
 The app is built in this process with the product's own `create_app` (same settings, same code as
-the served process) and called through httpx's ASGI transport; a `before_cursor_execute` listener
-on its engine records each statement and its parameters as handed to asyncpg: the SQL text with
-its `$n` placeholders and casts, and the parameter values with their Python types. That is
+the served process) and called through httpx's ASGI transport; each statement is recorded with its
+parameters as handed to asyncpg (the SQL text with its `$n` placeholders and casts, and the
+parameter values with their Python types): those SQLAlchemy executes by a `before_cursor_execute`
+listener on its engine, those the loaders send to asyncpg directly (`loaders.compiled`) by
+wrapping asyncpg's `Connection.fetch` meanwhile. That is
 exactly what the floor replays, with no log parsing and no server-side settings, and it works the
 same on the embedded database and on any `DATABASE_URL`. (PostgreSQL's `log_statement=all` would
 need superuser rights, the server's log file, and parameters re-typed from text.)
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 import orjson
 from sqlalchemy import event
@@ -71,7 +74,27 @@ async def capture(
         values = tuple(parameters or ())
         recorded.append(Statement(sql, values, fresh_positions(sql, values)))
 
+    fetch = asyncpg.Connection.fetch
+
+    async def record_fetch(connection: asyncpg.Connection, sql: str, *args: Any, **kw: Any) -> Any:
+        recorded.append(Statement(sql, tuple(args), fresh_positions(sql, tuple(args))))
+        return await fetch(connection, sql, *args, **kw)
+
     results: dict[str, Captured] = {}
+    asyncpg.Connection.fetch = record_fetch  # type: ignore[method-assign]
+    try:
+        return await _capture(app, requests, recorded, record, results)
+    finally:
+        asyncpg.Connection.fetch = fetch  # type: ignore[method-assign]
+
+
+async def _capture(
+    app: Any,
+    requests: dict[str, tuple[bytes, dict[str, str]]],
+    recorded: list[Statement],
+    record: Any,
+    results: dict[str, Captured],
+) -> dict[str, Captured]:
     async with app.router.lifespan_context(app):
         event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
         transport = httpx.ASGITransport(app=app)
