@@ -1,6 +1,8 @@
 """The ASGI application: explicit routes, the engine in the lifespan, GraphQL at `/graphql`.
 
 GraphiQL's scripts and styles are served from the package itself (`/static`), not a CDN.
+Middleware, outermost first: request id and access log, traces (when on), security headers,
+CORS (so a preflight's answer carries the security headers too).
 """
 
 import gc
@@ -9,11 +11,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from gql_server import health, metrics, migrate, observability, tenant_limits
+from gql_server import cors, health, metrics, migrate, observability, tenant_limits
 from gql_server.admission import Admission
 from gql_server.database import (
     create_engine,
@@ -25,6 +28,7 @@ from gql_server.endpoint import GraphQLEndpoint
 from gql_server.events import EventHub
 from gql_server.home import home
 from gql_server.persisted import PersistedDocuments
+from gql_server.security_headers import SecurityHeaders
 from gql_server.settings import Settings, get_settings
 from gql_server.subscriptions import GraphQLWebSocket
 from gql_server.tracing import Tracing
@@ -80,6 +84,7 @@ def create_app(
             stop_observing()
             release_embedded()
 
+    origins = cors.AllowedOrigins(settings.allowed_origins)  # for fetch and WebSocket alike
     graphql = GraphQLEndpoint(settings)
     routes = [
         Route("/", home),
@@ -87,12 +92,21 @@ def create_app(
         Route("/health/ready", health.ready),
         Route("/metrics", metrics.scrape),
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
+        WebSocketRoute("/graphql", GraphQLWebSocket(settings, origins)),
+    ]
+    if settings.graphiql_enabled:
         # GraphiQL's bundle is 3.5 MB as shipped; compressed it is a fraction of that.
-        Mount(
-            "/static",
-            GZipMiddleware(StaticFiles(packages=[("gql_server", "static")])),
-            name="static",
+        static = GZipMiddleware(StaticFiles(packages=[("gql_server", "static")]))
+        routes.append(Mount("/static", static, name="static"))
+    middleware = [
+        *observability.middleware(tracing),
+        Middleware(SecurityHeaders),
+        Middleware(
+            cors.CORS,
+            origins=origins,
+            allow_credentials=settings.cors_allow_credentials,
+            max_age=settings.cors_max_age_seconds,
+            allow_headers=settings.cors_allow_headers,
         ),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=observability.middleware(tracing))
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

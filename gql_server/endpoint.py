@@ -92,7 +92,8 @@ class GraphQLEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request, media_type: str | None) -> Response:
-        wants_page = "text/html" in request.headers.get("accept", "")
+        accept = request.headers.get("accept", "")
+        wants_page = self.settings.graphiql_enabled and "text/html" in accept
         if request.method == "GET" and "query" not in request.query_params and wants_page:
             return HTMLResponse(graphiql_html())
         current_request().graphql = True

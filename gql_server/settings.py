@@ -1,9 +1,10 @@
 """Configuration, read once from the environment (prefix `GQL_`, plus plain `DATABASE_URL`)."""
 
+import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import jwt
 from jwt.algorithms import HMACAlgorithm, NoneAlgorithm, get_default_algorithms
@@ -16,12 +17,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from gql_server import cors
+
 DEVELOPMENT_JWT_SECRET = "development-secret-change-me-in-production-0123456789"
 DATABASE_URL_FORM = "expected postgresql://user:password@host:5432/database"
+
+
+LOCAL_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*")
 
 
 class Environment(StrEnum):
@@ -114,6 +120,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Browsers (README "Calling it from a browser"). Origins: exact, patterns, or `*`, as a JSON
+    # list or separated by commas; unset, pages on localhost may call in development only.
+    cors_origins: Annotated[list[str] | None, NoDecode] = None
+    cors_allow_credentials: bool = False  # cookies and HTTP auth; bearer tokens need no such thing
+    cors_allow_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(cors.ALLOWED_HEADERS)
+    )
+    cors_max_age_seconds: int = Field(default=600, ge=0)  # how long browsers keep a preflight
+    graphiql: bool | None = None  # the GraphiQL page at GET /graphql; on in development
+
     # Limits (README "Limits"): each over-limit request is refused before any SQL runs.
     max_body_bytes: int = Field(default=1_048_576, ge=1)  # 413 past this
     max_batch_size: int = Field(default=10, ge=1)  # operations in one JSON-array request
@@ -140,6 +156,31 @@ class Settings(BaseSettings):
         if backend not in ("postgresql", "postgres"):
             raise ValueError(f"a {backend}:// URL, not a PostgreSQL one; {DATABASE_URL_FORM}")
         return value
+
+    @field_validator("cors_origins", "cors_allow_headers", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        """A JSON list, or names separated by commas (`https://a.example,https://b.example`)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [cors.normalize(origin) for origin in value]
+
+    @model_validator(mode="after")
+    def _refuse_any_origin_with_credentials(self) -> "Settings":
+        if self.cors_allow_credentials and cors.ANY in (self.cors_origins or ()):
+            raise ValueError(
+                "GQL_CORS_ORIGINS=* with GQL_CORS_ALLOW_CREDENTIALS=true would let every site"
+                " act with your users' credentials: list the origins instead of *"
+            )
+        return self
 
     @model_validator(mode="after")
     def _jwt_keys_fit(self) -> "Settings":
@@ -197,6 +238,18 @@ class Settings(BaseSettings):
     @property
     def introspection_allowed(self) -> bool:
         return not self.is_production if self.introspection is None else self.introspection
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Origins of pages that may call: `GQL_CORS_ORIGINS`, or in development (when unset)
+        pages served from this machine, such as a frontend's development server."""
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return [] if self.is_production else list(LOCAL_ORIGINS)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return not self.is_production if self.graphiql is None else self.graphiql
 
     @property
     def json_logs(self) -> bool:

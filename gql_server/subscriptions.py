@@ -14,6 +14,8 @@ same as HTTP's:
   persisted documents, parsing, validation, every limit of the viewer's tenant, variables. A
   document that does not parse closes the socket with 4400, as the protocol says; any other
   refusal is an `error` message with the same errors an HTTP request gets.
+- A page on another origin may connect only from an origin of `GQL_CORS_ORIGINS`, as for
+  `fetch`; the handshake of any other is refused (403) before the socket opens.
 - Queries and mutations go over HTTP; sent over the socket, they get an `error` message.
 - Errors of an event are classified as on HTTP (`gql_server.errors`).
 - A connection whose subscriptions fall more than `GQL_SUBSCRIPTION_QUEUE_SIZE` events behind is
@@ -58,7 +60,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UnsetType
 from strawberry.utils.aio import aclosing
 
-from gql_server import auth
+from gql_server import auth, cors
 from gql_server.admission import Admission, Admitted, Refused
 from gql_server.errors import ErrorFormatter
 from gql_server.metrics import EVENTS_DELIVERED
@@ -73,9 +75,6 @@ log = logging.getLogger(__name__)
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TRY_AGAIN_LATER = 1013  # not fatal to graphql-ws clients: they retry
-# Browsers send no credentials of ours with the handshake (the token comes in connection_init),
-# so a page on any origin may connect: there is no ambient authority to protect.
-ANY_ORIGIN = ("*",)
 LEGACY_KEEP_ALIVE_SECONDS = 15.0
 ONLY_SUBSCRIPTIONS = "only subscriptions run over WebSocket; send queries and mutations over HTTP"
 # What each message type's `payload` must be, by protocol (None: no payload allowed to matter).
@@ -308,7 +307,7 @@ class GraphQLWebSocket(GraphQL[Connection, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, origins: cors.AllowedOrigins) -> None:
         super().__init__(
             schema,
             graphql_ide=None,
@@ -319,13 +318,18 @@ class GraphQLWebSocket(GraphQL[Connection, None]):
                 seconds=settings.subscription_init_timeout_seconds
             ),
             max_subscriptions_per_connection=settings.subscriptions_per_connection,
-            allowed_origins=ANY_ORIGIN,
         )
         self.settings = settings
+        self.origins = origins
         self.limits = PageLimits(settings.default_page_size, settings.max_page_size)
         self.errors = ErrorFormatter(
             production=settings.is_production, statement_timeout_ms=settings.statement_timeout_ms
         )
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        # Asked for cross-origin handshakes only (same-origin pages and clients that send no
+        # Origin, which are no browsers, connect); the same origins as for fetch (CORS).
+        return self.origins.allows(origin)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -13,9 +13,9 @@ from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from schema.node import to_global_id
 from tests.api import gql
+from tests.browser import BROWSER_WAIT_SECONDS, browser, server  # noqa: F401
 from tests.factories import make_content
 from tests.live import make_tenant
-from tests.test_graphiql_browser import BROWSER_WAIT_SECONDS, browser, server  # noqa: F401
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
