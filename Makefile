@@ -11,7 +11,11 @@ BENCH_SECONDS ?= 20
 BENCH_SCALE ?= 1
 BENCH_WORKERS ?= 1
 BENCH_ARGS ?=
-BENCH_STAMP := $(VENV)/.bench-installed
+# The dependencies, pinned with their hashes: requirements.txt is the server (with its optional
+# redis and otel extras), requirements-dev.txt adds the tools of tests, lint and bench.
+LOCK := requirements.txt
+DEV_LOCK := requirements-dev.txt
+LOCK_ARGS ?=
 ORG ?= acme
 USER_NAME ?= admin
 SERVE_ARGS = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
@@ -19,7 +23,7 @@ SERVE_ARGS = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 TOKEN_CMD = $(if $(HOST),GQL_HOST=$(HOST)) $(if $(PORT),GQL_PORT=$(PORT)) $(BIN)/gql-server token
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format migrate check-migrations revision seed token reset schema bench bench-soak clean
+.PHONY: help install lock run serve test lint format migrate check-migrations revision seed token reset schema bench bench-soak clean
 
 help:
 	@echo "make run               embedded PostgreSQL (unless DATABASE_URL), migrate, demo data, serve"
@@ -37,7 +41,8 @@ help:
 	@echo "make bench             server vs N+1 baseline vs raw-SQL floor (BENCH_SECONDS, BENCH_SCALE,"
 	@echo "                       BENCH_WORKERS, BENCH_ARGS)"
 	@echo "make bench-soak        memory over 60 s of the nested query"
-	@echo "make install           create .venv and install (the other verbs do it when needed)"
+	@echo "make install           create .venv and install the lock (the other verbs do it when needed)"
+	@echo "make lock              write requirements*.txt from pyproject.toml (LOCK_ARGS=--upgrade)"
 	@echo "make clean             remove .venv and the tools' caches (not the database: make reset)"
 	@echo "make help              this list (the default goal)"
 	@echo ""
@@ -45,13 +50,29 @@ help:
 	@echo "  ORG (default $(ORG)), USER_NAME (default $(USER_NAME)) for token and run's banner;"
 	@echo "  DATABASE_URL for every verb (unset: the embedded PostgreSQL in .data/postgres)."
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, each checked against its hash; the project itself is built
+# without isolation, by the setuptools of the lock, so nothing unpinned is downloaded.
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+		echo "$(DEV_LOCK) does not satisfy pyproject.toml: run make lock"; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Resolve pyproject.toml's ranges again, for every platform and Python 3.11+, from PyPI, keeping
+# the versions locked so far where they still fit: after changing a dependency, or with
+# LOCK_ARGS=--upgrade (or --upgrade-package sqlalchemy) to take newer releases.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--index-url https://pypi.org/simple --custom-compile-command "make lock" $(LOCK_ARGS)
+BUILD_REQUIRES = $(BIN)/python -c 'import tomllib; \
+	print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
+
+lock: $(STAMP)
+	$(BUILD_REQUIRES) | $(UV_COMPILE) pyproject.toml - --extra redis --extra otel -o $(LOCK)
+	$(BUILD_REQUIRES) | $(UV_COMPILE) pyproject.toml - --all-extras -c $(LOCK) -o $(DEV_LOCK)
 
 run: $(STAMP)
 	$(BIN)/gql-server migrate
@@ -99,18 +120,14 @@ schema: $(STAMP)
 token: $(STAMP)
 	@$(TOKEN_CMD) --org $(ORG) --user $(USER_NAME) --format=banner
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
-	@touch $(BENCH_STAMP)
-
 # The server against an N+1 baseline and its raw-SQL floor, over HTTP (bench/README.md):
 # make bench BENCH_SECONDS=5 BENCH_SCALE=0.2 [BENCH_WORKERS=2] [BENCH_ARGS="--load httpx"]
-bench: $(BENCH_STAMP)
+bench: $(STAMP)
 	$(BIN)/python -m bench.run --seconds $(BENCH_SECONDS) --scale $(BENCH_SCALE) \
 		--workers $(BENCH_WORKERS) $(BENCH_ARGS)
 
 # Memory check: `nested` at concurrency 16 for 60 s; peak RSS, and RSS at 20 s vs at the end.
-bench-soak: $(BENCH_STAMP)
+bench-soak: $(STAMP)
 	$(BIN)/python -m bench.run --soak --soak-seconds 60 --scale $(BENCH_SCALE) \
 		--workers $(BENCH_WORKERS) $(BENCH_ARGS)
 
