@@ -26,6 +26,7 @@ from gql_server.database import (
     Unreachable,
     ensure_reachable,
     resolve_database_url,
+    to_libpq,
 )
 from gql_server.seed.bulk import AlreadySeeded
 from gql_server.settings import InvalidSettings, Settings, get_settings
@@ -128,6 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
     print(f"GraphiQL: http://{host}:{port}/graphql", flush=True)
+    if psql := _embedded_psql(settings, url):
+        print(psql, flush=True)
     with _metrics_folder(settings, workers):
         signal.signal(signal.SIGTERM, _exit_cleanly)
         uvicorn.run(
@@ -216,7 +219,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             raise Refused(f"no user {args.user!r} in organization {args.org!r}")
         return user.id, org_id, user.role
 
-    user_id, org_id, role = _with_engine(find)
+    url = resolve_database_url(settings)
+    user_id, org_id, role = _with_engine(find, url)
     token = auth.issue(
         settings, user_id=user_id, organization_id=org_id, role=role, ttl_seconds=args.ttl
     )
@@ -226,9 +230,19 @@ def cmd_token(args: argparse.Namespace) -> int:
         base_url = (args.base_url or _local_base_url(settings.host, settings.port)).rstrip("/")
         hours = (args.ttl or settings.token_ttl_seconds) / 3600
         print(_token_banner(token, f"{args.user}@{args.org}", base_url, hours))
+        if psql := _embedded_psql(settings, url):
+            print(f"{psql}\n")
     else:
         print(token)
     return 0
+
+
+def _embedded_psql(settings: Settings, url: str) -> str | None:
+    """How to open `psql` on the embedded database at `url`; None when DATABASE_URL is set."""
+    if settings.database_url:
+        return None
+    command = embedded.psql_command(to_libpq(url))
+    return f"The embedded PostgreSQL, while the server runs: {command}"
 
 
 def _local_base_url(host: str, port: int) -> str:

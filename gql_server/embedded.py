@@ -11,6 +11,7 @@ starts (or started again, if it died too) and stopped by the last one that exits
 import atexit
 import logging
 import os
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,15 @@ def asyncpg_url(server: Any, database: str = "postgres") -> str:
     socket_dir = parse_qs(uri.query)["host"][0]
     user = uri.username or "postgres"
     return f"postgresql+asyncpg://{user}@/{database}?host={socket_dir}"
+
+
+def psql_command(url: str) -> str:
+    """A shell command that opens `psql` on the embedded server at `url` (libpq's form): the
+    `psql` on PATH, else the one pgserver ships with the server itself."""
+    import pgserver
+
+    psql = shutil.which("psql") or str(Path(pgserver.__file__).parent / "pginstall/bin/psql")
+    return f"{shlex.quote(psql)} {shlex.quote(url)}"
 
 
 def reset(data_dir: Path) -> None:
