@@ -20,7 +20,9 @@ class Edge:
     """A relationship reduced to what a batch query needs.
 
     `parent_key` is the attribute of the parent object whose value keys the loader; `link` is
-    the column the batch filters with `IN (keys)` and groups the results by.
+    the column the batch filters with `IN (keys)` and groups the results by. `order` is the order
+    of a to-many edge's plain list: the relationship's `order_by`, else oldest first, ties broken
+    by the primary key, so a list reads the same on every request.
     """
 
     name: str
@@ -30,6 +32,7 @@ class Edge:
     many: bool
     secondary: FromClause | None
     secondary_join: ColumnElement[bool] | None
+    order: tuple[ColumnElement[Any], ...]
 
 
 def _without_tenant(pairs: Any) -> list[tuple[Column[Any], Column[Any]]]:
@@ -56,6 +59,7 @@ def edge(attribute: InstrumentedAttribute[Any]) -> Edge:
             many=True,
             secondary=prop.secondary,
             secondary_join=prop.secondaryjoin,
+            order=_order(prop, target),
         )
 
     # Many-to-one: the parent's foreign key finds the target's key. One-to-many and one-to-one:
@@ -69,7 +73,14 @@ def edge(attribute: InstrumentedAttribute[Any]) -> Edge:
         many=bool(prop.uselist),
         secondary=None,
         secondary_join=None,
+        order=_order(prop, target) if prop.uselist else (),
     )
+
+
+def _order(prop: RelationshipProperty[Any], target: type[Any]) -> tuple[ColumnElement[Any], ...]:
+    declared = tuple(prop.order_by or ())
+    oldest_first = (target.created_at,) if hasattr(target, "created_at") else ()
+    return (*(declared or oldest_first), *prop.mapper.primary_key)
 
 
 def _attribute_name(mapper: Any, column: Column[Any]) -> str:

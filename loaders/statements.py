@@ -86,8 +86,9 @@ def target_select(edge: Edge, *columns: Any) -> Select[Any]:
 
 @cache
 def related_statement(edge: Edge) -> Select[Any]:
-    """The rows along an edge for the parents `{"keys": [...]}`, built once per edge."""
-    return target_select(edge).where(any_key(edge.link))
+    """The rows along an edge for the parents `{"keys": [...]}`, built once per edge, each
+    parent's list in the edge's order."""
+    return target_select(edge).where(any_key(edge.link)).order_by(*edge.order)
 
 
 _BY_KEY: dict[Any, Select[Any]] = {}

@@ -91,7 +91,11 @@ class Content(TenantScoped, Audited, SoftDeleted, Base):
 
     author: Mapped[User] = relationship(lazy="raise", viewonly=True, back_populates="contents")
     tags: Mapped[list[Tag]] = relationship(
-        lazy="raise", viewonly=True, secondary="content_tags", back_populates="contents"
+        lazy="raise",
+        viewonly=True,
+        secondary="content_tags",
+        back_populates="contents",
+        order_by="Tag.name_key",  # in name order, whatever the case
     )
     attachments: Mapped[list[Attachment]] = relationship(
         lazy="raise", viewonly=True, back_populates="content"

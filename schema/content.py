@@ -116,19 +116,19 @@ class Content(Node):
     def author(self, info: Info) -> User | None:
         return resolve(self, info, CONTENT_AUTHOR, {})
 
-    @strawberry.field
+    @strawberry.field(description="In name order, whatever the case.")
     def tags(self, info: Info) -> list[Tag]:
         return resolve(self, info, CONTENT_TAGS, {})
 
-    @strawberry.field
+    @strawberry.field(description="Oldest first.")
     def attachments(self, info: Info) -> list[Attachment]:
         return resolve(self, info, CONTENT_ATTACHMENTS, {})
 
-    @strawberry.field(description="Contents to study before this one.")
+    @strawberry.field(description="Contents to study before this one, oldest first.")
     def prerequisites(self, info: Info) -> list[Content]:
         return resolve(self, info, CONTENT_PREREQUISITES, {})
 
-    @strawberry.field(description="Contents that list this one as a prerequisite.")
+    @strawberry.field(description="Contents that list this one as a prerequisite, oldest first.")
     def required_by(self, info: Info) -> list[Content]:
         return resolve(self, info, CONTENT_REQUIRED_BY, {})
 

@@ -205,6 +205,14 @@ async def test_tag_a_content_by_ids_and_names(sessionmaker: Sessionmaker, api: A
     assert await state(sessionmaker, w.org.id) == after_first
 
 
+async def test_a_contents_tags_read_in_name_order(sessionmaker: Sessionmaker, api: Api) -> None:
+    w = await make_world(sessionmaker)
+    data = {"contentId": gid(w.a), "tagNames": ["Zoology", "sql", "algebra", "Python"]}
+    payload = await api(w.author, "tagContent", data)
+    in_answer = [tag["name"] for tag in payload["content"]["tags"]]
+    assert in_answer == ["algebra", "Python", "SQL", "Zoology"]
+
+
 async def test_untag_a_content(sessionmaker: Sessionmaker, api: Api) -> None:
     w = await make_world(sessionmaker)
     async with tenant_session(sessionmaker, w.org.id) as db:
