@@ -23,13 +23,15 @@ SERVE_ARGS = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 TOKEN_CMD = $(if $(HOST),GQL_HOST=$(HOST)) $(if $(PORT),GQL_PORT=$(PORT)) $(BIN)/gql-server token
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run serve test lint format migrate check-migrations revision seed token reset schema bench bench-soak clean
+.PHONY: help install lock run serve test test-scale lint format migrate check-migrations revision seed token reset schema bench bench-soak clean
 
 help:
 	@echo "make run               embedded PostgreSQL (unless DATABASE_URL), migrate, demo data, serve"
 	@echo "make serve             serve only (no migrate, no seed)"
 	@echo "make token             a token, curl line and GraphiQL link for USER_NAME of ORG"
 	@echo "make test              the test suite against a throwaway PostgreSQL (PYTEST_ARGS=...)"
+	@echo "make test-scale        the API, mutation, limits, subscription and tenancy suites on"
+	@echo "                       PgBouncer (transaction mode), started for the run (SCALE=...)"
 	@echo "make lint              ruff check + format check + mypy --strict"
 	@echo "make format            ruff: fix what it can, then format"
 	@echo "make migrate           upgrade the database to the latest revision"
@@ -85,6 +87,19 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suites on what operators scale out with, each started by the tests themselves
+# (tests/scale, README "Scaling out"); the Debian packages come from .ci/install-scale.
+SCALE ?= pooler
+SCALE_SUITES ?= tests/test_api_tenancy.py tests/test_mutations_*.py tests/test_limits.py \
+	tests/test_tenancy.py tests/test_subscriptions.py tests/test_subscriptions_events.py \
+	tests/test_subscriptions_processes.py
+test-scale: $(STAMP)
+	@for kind in $(SCALE); do \
+		echo "== make test-scale: $$kind"; start=$$(date +%s); \
+		$(BIN)/pytest --scale=$$kind $(SCALE_SUITES) tests/scale $(PYTEST_ARGS) || exit 1; \
+		echo "== $$kind: $$(( $$(date +%s) - start )) s"; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,8 +22,8 @@ from sqlalchemy.pool import NullPool
 
 from gql_server import __version__, embedded, migrate
 from gql_server.database import (
-    CONNECT_TIMEOUT_SECONDS,
     Unreachable,
+    connect_args,
     ensure_reachable,
     resolve_database_url,
     to_libpq,
@@ -62,7 +62,7 @@ def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]], url: str | None = 
 
     async def run() -> T:
         engine = create_async_engine(
-            url, poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}
+            url, poolclass=NullPool, connect_args=connect_args(get_settings(), "gql_server cli")
         )
         try:
             await ensure_reachable(engine)

@@ -1,6 +1,7 @@
 """The engine: one connection pool per process, created in the app's lifespan."""
 
 import socket
+from typing import Any
 
 from sqlalchemy import URL, event
 from sqlalchemy.engine import make_url
@@ -20,6 +21,9 @@ _embedded_servers: list[object] = []
 # Opening a connection to a database that does not answer (a host gone from the network) gives
 # up after this long: the request is answered 503 rather than left waiting.
 CONNECT_TIMEOUT_SECONDS = 5.0
+# What named prepared statements meet behind a transaction-mode pooler: duplicate prepared
+# statement, invalid statement name, protocol violation.
+_POOLER_SQLSTATES = frozenset({"42P05", "26000", "08P01"})
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -73,6 +77,11 @@ async def ensure_reachable(engine: AsyncEngine) -> None:
             raise Unreachable(
                 f"{cause} on {where}: create it (createdb {name}) or correct DATABASE_URL"
             ) from None
+        if code in _POOLER_SQLSTATES:
+            raise Unreachable(
+                f"{cause} on {where}: behind a transaction-mode pooler (PgBouncer), set"
+                " GQL_TRANSACTION_POOLER=true and GQL_DIRECT_DATABASE_URL"
+            ) from None
         if code in ("28000", "28P01"):  # invalid_authorization_specification, invalid_password
             raise Unreachable(
                 f"PostgreSQL at {where} refused the login ({cause}): correct the user or"
@@ -101,6 +110,33 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error)
 
 
+def connect_args(settings: Settings, application_name: str = "gql_server") -> dict[str, Any]:
+    """What every pooled connection of the server is opened with.
+
+    Behind a transaction-mode pooler (`GQL_TRANSACTION_POOLER`), consecutive transactions of one
+    client connection run on different server connections, so a named prepared statement made
+    in one is missing (or another client's) in the next. With both statement caches off,
+    asyncpg prepares every statement unnamed and parses it again in the same message batch that
+    binds and runs it: nothing outlives the statement, and nothing depends on the pooler keeping
+    the server connection between two messages, inside a transaction or not.
+    """
+    args: dict[str, Any] = {
+        "server_settings": {"application_name": application_name},
+        # asyncpg waits 60 s by default; a refused connection fails at once in any case.
+        "timeout": CONNECT_TIMEOUT_SECONDS,
+    }
+    if settings.transaction_pooler:
+        args["statement_cache_size"] = 0  # asyncpg's: unnamed statements
+        args["prepared_statement_cache_size"] = 0  # SQLAlchemy's asyncpg dialect's
+    return args
+
+
+def direct_url(settings: Settings, url: str) -> str:
+    """The database at `url` without a pooler in between (`GQL_DIRECT_DATABASE_URL`), for a
+    session of its own (LISTEN)."""
+    return to_asyncpg(settings.direct_database_url) if settings.direct_database_url else url
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         url,
@@ -110,11 +146,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # No ping before each checkout (a round trip per request): a connection found dead by
         # a statement invalidates the pool, and connections are renewed every half hour.
         pool_recycle=1800,
-        connect_args={
-            "server_settings": {"application_name": "gql_server"},
-            # asyncpg waits 60 s by default; a refused connection fails at once in any case.
-            "timeout": CONNECT_TIMEOUT_SECONDS,
-        },
+        connect_args=connect_args(settings),
     )
     event.listen(engine.sync_engine, "before_cursor_execute", count_statements)
     return engine

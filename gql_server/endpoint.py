@@ -14,6 +14,7 @@ outcome:
 | a mutation sent with GET | 405 | 405 |
 | missing, bad or expired credentials | 401 | 401 |
 | the database cannot be reached | 503 | 503 |
+| the database refused the transaction: conflict, timeout, other | 409, 504, 500 | 409, 504, 500 |
 
 Clients that accept `application/graphql-response+json` get it; the others get
 `application/json`, the type clients used before the specification's own.
@@ -89,6 +90,9 @@ class GraphQLEndpoint:
         except unavailable.DatabaseUnavailable as error:
             log.warning("database unavailable: %s", error)
             response = unavailable.response()
+        except unavailable.DATABASE_ERRORS as error:  # the transaction's set-up or commit
+            status, body = self.errors.request_failure(error, current_request().request_id)
+            response = self._response(body, media_type, status)
         await response(scope, receive, send)
 
     async def handle(self, request: Request, media_type: str | None) -> Response:

@@ -2,7 +2,9 @@
 
 - Expected errors carry their code already: bad input (`BAD_USER_INPUT`), credentials
   (`UNAUTHENTICATED`), refusals of the door. They are the client's, answered and not logged.
-- A statement cancelled by `statement_timeout` is `TIMEOUT`.
+- A statement cancelled by `statement_timeout` is `TIMEOUT`; a transaction the database rolled
+  back for a conflict with another (serialization failure, deadlock) `TRANSACTION_CONFLICT`,
+  which the client may send again (`gql_server.unavailable.classify` names database errors).
 - Anything else is a bug: `INTERNAL_SERVER_ERROR`, logged here exactly once with its traceback and
   the request id, which the answer quotes (`extensions.requestId`) so a user's report finds the
   log lines; its message is masked in production.
@@ -16,13 +18,21 @@ from typing import Any
 
 from graphql import GraphQLError
 
+from gql_server.unavailable import DatabaseFailure, classify
 from gql_server.variables import in_graphql_terms
 from schema.errors import ErrorCode
 from schema.limits import LimitCode
 
 log = logging.getLogger(__name__)
 
-QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled, by statement_timeout among others
+CONFLICT_MESSAGE = "the request conflicted with another one at the same time; send it again"
+# HTTP statuses of a database error that failed the request as a whole (its transaction).
+_REQUEST_STATUS = {
+    DatabaseFailure.UNAVAILABLE: 503,
+    DatabaseFailure.TIMEOUT: 504,
+    DatabaseFailure.CONFLICT: 409,
+    DatabaseFailure.STATEMENT: 500,
+}
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 # graphql-core's own words for an argument it could not coerce while executing: the client's.
 _ARGUMENT_COERCION = re.compile(r"^Argument '[^']+' (has invalid value|of required type)")
@@ -54,13 +64,34 @@ class ErrorFormatter:
             if self.production:  # "Did you mean ...?" would show the schema to whoever guesses
                 message = _SUGGESTION.sub("", message)
             return _formatted(error, code, message)
-        if is_timeout(original):
+        failure = classify(original)
+        if failure is DatabaseFailure.TIMEOUT:
             log.warning("statement timeout in %s", error.path)
-            message = (
-                f"the request took longer than its time limit ({self.statement_timeout_ms} ms)"
-            )
-            return _formatted(error, LimitCode.TIMEOUT, message)
+            return _formatted(error, LimitCode.TIMEOUT, self.timeout_message)
+        if failure is DatabaseFailure.CONFLICT:
+            return _formatted(error, failure, CONFLICT_MESSAGE)
         return self._internal(error, request_id)
+
+    @property
+    def timeout_message(self) -> str:
+        return f"the request took longer than its time limit ({self.statement_timeout_ms} ms)"
+
+    def request_failure(self, error: BaseException, request_id: str) -> tuple[int, dict[str, Any]]:
+        """A database error that failed the whole request (its transaction's set-up or commit,
+        outside any field): its HTTP status and JSON body, classified as in a field."""
+        failure = classify(error) or DatabaseFailure.STATEMENT
+        if failure is DatabaseFailure.STATEMENT:
+            log.error("database error outside the operation's fields", exc_info=error)
+        message = {
+            DatabaseFailure.UNAVAILABLE: "the database is unavailable; try again shortly",
+            DatabaseFailure.TIMEOUT: self.timeout_message,
+            DatabaseFailure.CONFLICT: CONFLICT_MESSAGE,
+        }.get(failure, "internal server error" if self.production else str(error))
+        extensions: dict[str, Any] = {"code": str(failure)}
+        if failure is DatabaseFailure.STATEMENT:
+            extensions["requestId"] = request_id
+        body = {"errors": [{"message": message, "extensions": extensions}]}
+        return _REQUEST_STATUS[failure], body
 
     def _internal(self, error: GraphQLError, request_id: str) -> dict[str, Any]:
         cause = error.original_error or error
@@ -76,14 +107,3 @@ def _formatted(error: GraphQLError, code: str, message: str) -> dict[str, Any]:
     formatted["message"] = message
     formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": str(code)}
     return formatted
-
-
-def is_timeout(error: BaseException | None) -> bool:
-    """A statement cancelled by `statement_timeout`, as asyncpg raised it or SQLAlchemy wraps it."""
-    for _ in range(8):  # DBAPIError -> the adapter's error -> asyncpg's, at most
-        if error is None:
-            return False
-        if getattr(error, "sqlstate", None) == QUERY_CANCELED:
-            return True
-        error = getattr(error, "orig", None) or error.__cause__
-    return False

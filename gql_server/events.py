@@ -25,10 +25,11 @@ from contextlib import suppress
 from typing import Any
 
 import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gql_server import outbox
-from gql_server.database import create_sessionmaker
+from gql_server.database import connect_args, create_sessionmaker, direct_url
 from gql_server.fanout import Fanout
 from gql_server.metrics import EVENT_LISTENER_RECONNECTS, EVENTS_PRUNED, OUTBOX_LAG
 from gql_server.settings import Settings
@@ -59,9 +60,10 @@ CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Inter
 _SQLALCHEMY_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
 
 
-def connector(engine: AsyncEngine) -> Connect:
-    """Connect to the engine's database as the engine would, but outside its pool."""
-    _args, params = engine.dialect.create_connect_args(engine.url)
+def connector(engine: AsyncEngine, url: str | None = None) -> Connect:
+    """Connect to the engine's database (or to `url`, the same database by another way) as the
+    engine would, but outside its pool."""
+    _args, params = engine.dialect.create_connect_args(make_url(url) if url else engine.url)
     options: dict[str, Any] = {k: v for k, v in params.items() if k not in _SQLALCHEMY_OPTIONS}
     options["server_settings"] = {"application_name": "gql_server listener"}
 
@@ -210,9 +212,11 @@ class EventHub:
     """
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        # LISTEN holds a session: past a transaction-mode pooler, straight to the database.
+        direct = direct_url(settings, engine.url.render_as_string(hide_password=False))
         self.fanout = Fanout(settings.subscription_queue_size)
         self.listener = EventListener(
-            connector(engine),
+            connector(engine, direct),
             self.fanout,
             keepalive_seconds=settings.event_listener_keepalive_seconds,
         )
@@ -222,11 +226,11 @@ class EventHub:
             max_overflow=0,
             pool_timeout=READ_POOL_TIMEOUT_SECONDS,
             pool_pre_ping=False,
-            connect_args={"server_settings": {"application_name": "gql_server subscriptions"}},
+            connect_args=connect_args(settings, "gql_server subscriptions"),
         )
         self.sessionmaker = create_sessionmaker(self.engine)
         self._settings = settings
-        self._connect = connector(engine)
+        self._connect = connector(engine, direct)
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(default=5, ge=0)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     statement_timeout_ms: int = Field(default=5_000, ge=0)
+    # Behind a transaction-mode pooler (PgBouncer `pool_mode = transaction`): no prepared
+    # statement outlives its transaction (README "Scaling out").
+    transaction_pooler: bool = False
+    # The database without a pooler in between, for what needs a session of its own: LISTEN.
+    direct_database_url: str | None = None
 
     environment: Environment = Environment.DEVELOPMENT
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
@@ -143,7 +148,7 @@ class Settings(BaseSettings):
     # By organization id or slug: '{"acme": {"max_cost": 50000, "max_depth": 15}}'.
     tenant_limits: dict[str, LimitOverrides] = Field(default_factory=dict)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "direct_database_url")
     @classmethod
     def _postgresql_url(cls, value: str | None) -> str | None:
         # Never quote the value: it may hold a password.
@@ -172,6 +177,15 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else [cors.normalize(origin) for origin in value]
+
+    @model_validator(mode="after")
+    def _listen_past_the_pooler(self) -> "Settings":
+        if self.transaction_pooler and not self.direct_database_url:
+            raise ValueError(
+                "GQL_TRANSACTION_POOLER=true needs GQL_DIRECT_DATABASE_URL: LISTEN (events for"
+                " subscriptions) cannot go through a transaction-mode pooler"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_any_origin_with_credentials(self) -> "Settings":

@@ -17,8 +17,10 @@ gone, so a second attempt would only fail again.
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from enum import StrEnum
 from typing import TypeVar
 
+import asyncpg
 import orjson
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -31,35 +33,74 @@ T = TypeVar("T")
 MESSAGE = "the database is unavailable; try again shortly"
 # Seconds: the server serves again as soon as the database does (the pool renews itself).
 RETRY_AFTER_SECONDS = 1
-# SQLSTATEs besides class 08 (connection exception): administrator shutdown, crash shutdown,
-# "the database system is starting up / shutting down", too many connections.
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# SQLSTATEs besides class 08 (connection exception) and 53 (insufficient resources: too many
+# connections, out of memory, disk full): administrator shutdown, crash shutdown, "the database
+# system is starting up / shutting down".
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# Class 08 but no outage: the server could not follow the client (a transaction-mode pooler
+# handing a statement's messages to two server connections, say). Retrying would not help.
+PROTOCOL_VIOLATION = "08P01"
+QUERY_CANCELED = "57014"  # by statement_timeout, among others
 _BODY = orjson.dumps(
     {"errors": [{"message": MESSAGE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
 )
+
+
+# What asyncpg, the pool and SQLAlchemy raise for a database's error.
+DATABASE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached right now; the request is answered 503."""
 
 
-def is_unavailable(error: BaseException | None) -> bool:
-    """A failure to reach the database, as asyncpg, the pool or SQLAlchemy's wrapping raised it:
-    a refused or lost connection, a server shutting down or starting up, a pool timeout."""
+class DatabaseFailure(StrEnum):
+    """What a database error is, named by the error code the answer carries."""
+
+    UNAVAILABLE = "SERVICE_UNAVAILABLE"  # answered 503 as a whole (see the module's note)
+    TIMEOUT = "TIMEOUT"  # a statement cancelled by statement_timeout
+    CONFLICT = "TRANSACTION_CONFLICT"  # serialization failure, deadlock: the client may retry
+    # Anything else the database refused: a bug of the server's, or of its set-up (a statement
+    # a transaction-mode pooler broke: see GQL_TRANSACTION_POOLER). Logged, masked in production.
+    STATEMENT = "INTERNAL_SERVER_ERROR"
+
+
+def classify(error: BaseException | None) -> DatabaseFailure | None:
+    """What the database error `error` is, as asyncpg, the pool or SQLAlchemy's wrapping raised
+    it; None when it is no database error."""
+    database = False
     for _ in range(8):  # DBAPIError -> the adapter's error -> asyncpg's, at most
         if error is None:
-            return False
+            break
         if isinstance(error, OSError | PoolTimeout):  # OSError: refused, reset, connect timeout
-            return True
+            return DatabaseFailure.UNAVAILABLE
         if isinstance(error, DBAPIError) and error.connection_invalidated:
-            return True
+            return DatabaseFailure.UNAVAILABLE
+        if isinstance(error, DATABASE_ERRORS):
+            database = True
         sqlstate = getattr(error, "sqlstate", None)
-        if isinstance(sqlstate, str) and (
-            sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
-        ):
-            return True
+        if isinstance(sqlstate, str) and sqlstate:
+            return _by_sqlstate(sqlstate)
         error = getattr(error, "orig", None) or error.__cause__
-    return False
+    return DatabaseFailure.STATEMENT if database else None
+
+
+def _by_sqlstate(sqlstate: str) -> DatabaseFailure:
+    if sqlstate == PROTOCOL_VIOLATION:
+        return DatabaseFailure.STATEMENT
+    if sqlstate[:2] in ("08", "53") or sqlstate in _UNAVAILABLE_SQLSTATES:
+        return DatabaseFailure.UNAVAILABLE
+    if sqlstate == QUERY_CANCELED:
+        return DatabaseFailure.TIMEOUT
+    if sqlstate[:2] == "40":  # transaction rollback: serialization failure, deadlock detected
+        return DatabaseFailure.CONFLICT
+    return DatabaseFailure.STATEMENT
+
+
+def is_unavailable(error: BaseException | None) -> bool:
+    """A failure to reach the database: a refused or lost connection, a server shutting down or
+    starting up, out of connections, a pool timeout."""
+    return classify(error) is DatabaseFailure.UNAVAILABLE
 
 
 def raise_if_unavailable(errors: Iterable[GraphQLError] | None) -> None:

@@ -31,13 +31,58 @@ if TYPE_CHECKING:
 
     from gql_server.settings import Settings
     from tests.differential import Differential
+    from tests.scale.topology import Topology
 
 CreateDatabase = Callable[[], Awaitable[str]]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--scale",
+        choices=("pooler",),
+        default=None,
+        help="run on PgBouncer in transaction mode, started for the run (make test-scale;"
+        " tests/scale/topology.py)",
+    )
+
+
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
+def topology(request: pytest.FixtureRequest) -> Iterator["Topology | None"]:
+    """The servers a `--scale` run puts under the suites; None otherwise."""
+    kind = request.config.getoption("--scale")
+    if kind is None:
+        yield None
+        return
+    from tests.scale.topology import start
+
+    with start(kind) as started:
+        yield started
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scale_environment(
+    request: pytest.FixtureRequest, topology: "Topology | None"
+) -> Iterator[None]:
+    """Under `--scale`, the settings every server of the run reads (this process's, and the
+    `gql-server serve` processes it starts)."""
+    if topology is None:
+        yield
+        return
+    served = request.getfixturevalue("database_url")
+    direct = request.getfixturevalue("direct_database_url")
+    assert served
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in topology.environment(direct).items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="session")
+def server_url(topology: "Topology | None") -> Iterator[str]:
     """An asyncpg URL to a maintenance database of a server where tests may create databases."""
+    if topology is not None:
+        yield topology.admin_url
+        return
     if url := os.environ.get("TEST_DATABASE_URL"):
         yield to_asyncpg(url)
         return
@@ -70,13 +115,19 @@ async def create_database(server_url: str) -> AsyncIterator[CreateDatabase]:
 
 
 @pytest.fixture(scope="session")
-async def database_url(create_database: CreateDatabase) -> str:
-    """The suite's migrated database."""
+async def direct_database_url(create_database: CreateDatabase) -> str:
+    """The suite's migrated database, reached directly (never through a pooler)."""
     url = await create_database()
     engine = create_async_engine(url, poolclass=NullPool)
     await migrate.upgrade(engine)
     await engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def database_url(direct_database_url: str, topology: "Topology | None") -> str:
+    """The suite's migrated database, as the server and the tests reach it."""
+    return direct_database_url if topology is None else topology.served(direct_database_url)
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +164,7 @@ def same_answer_both_ways(differential: "Differential") -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def settings() -> "Settings":
+def settings(scale_environment: None) -> "Settings":
     from gql_server.settings import Settings
 
     return Settings(database_url=None, statement_timeout_ms=10_000)

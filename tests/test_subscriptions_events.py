@@ -27,9 +27,10 @@ Sessionmaker = async_sessionmaker[AsyncSession]
 
 
 @pytest.fixture
-async def fanout(engine: AsyncEngine) -> AsyncIterator[Fanout]:
+async def fanout(engine: AsyncEngine, direct_database_url: str) -> AsyncIterator[Fanout]:
     fanout = Fanout(queue_size=100)
-    listener = EventListener(connector(engine), fanout, keepalive_seconds=5)
+    # LISTEN needs a session of its own: never through a pooler (make test-scale).
+    listener = EventListener(connector(engine, direct_database_url), fanout, keepalive_seconds=5)
     await listener.start()
     assert listener.listening
     yield fanout
