@@ -31,7 +31,8 @@ help:
 	@echo "make token             a token, curl line and GraphiQL link for USER_NAME of ORG"
 	@echo "make test              the test suite against a throwaway PostgreSQL (PYTEST_ARGS=...)"
 	@echo "make test-scale        the API, mutation, limits, subscription and tenancy suites on"
-	@echo "                       PgBouncer (transaction mode), started for the run (SCALE=...)"
+	@echo "                       PgBouncer (transaction mode) and a streaming replica, started for"
+	@echo "                       the run (SCALE=\"pooler replica\")"
 	@echo "make lint              ruff check + format check + mypy --strict"
 	@echo "make format            ruff: fix what it can, then format"
 	@echo "make migrate           upgrade the database to the latest revision"
@@ -90,7 +91,7 @@ test: $(STAMP)
 
 # The suites on what operators scale out with, each started by the tests themselves
 # (tests/scale, README "Scaling out"); the Debian packages come from .ci/install-scale.
-SCALE ?= pooler
+SCALE ?= pooler replica
 SCALE_SUITES ?= tests/test_api_tenancy.py tests/test_mutations_*.py tests/test_limits.py \
 	tests/test_tenancy.py tests/test_subscriptions.py tests/test_subscriptions_events.py \
 	tests/test_subscriptions_processes.py

@@ -28,6 +28,7 @@ from gql_server.endpoint import GraphQLEndpoint
 from gql_server.events import EventHub
 from gql_server.home import home
 from gql_server.persisted import PersistedDocuments
+from gql_server.replicas import ReadRouting
 from gql_server.security_headers import SecurityHeaders
 from gql_server.settings import Settings, get_settings
 from gql_server.subscriptions import GraphQLWebSocket
@@ -63,10 +64,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(database_url or resolve_database_url(settings), settings)
+        url = database_url or resolve_database_url(settings)
+        engine = create_engine(url, settings)
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.reads = ReadRouting.of(app.state.sessionmaker, url, settings)
+        await app.state.reads.start()
         app.state.head_revision = migrate.head_revision()
         app.state.tenant_limits = await tenant_limits.tenant_limits(engine, settings)
         app.state.persisted_documents = await PersistedDocuments.open(settings, engine)
@@ -79,6 +83,7 @@ def create_app(
             yield
         finally:
             await app.state.events.stop()
+            await app.state.reads.stop()
             await app.state.persisted_documents.close()
             await engine.dispose()
             stop_observing()

@@ -134,7 +134,21 @@ def connect_args(settings: Settings, application_name: str = "gql_server") -> di
 def direct_url(settings: Settings, url: str) -> str:
     """The database at `url` without a pooler in between (`GQL_DIRECT_DATABASE_URL`), for a
     session of its own (LISTEN)."""
-    return to_asyncpg(settings.direct_database_url) if settings.direct_database_url else url
+    if not settings.direct_database_url:
+        return url
+    return same_database(settings.direct_database_url, url)
+
+
+def same_database(url: str, like: str) -> str:
+    """`url` (another way to the database of `like`: a replica, past a pooler) as an asyncpg
+    URL; what it leaves out of database, user and password, `like`'s."""
+    parsed, model = make_url(to_asyncpg(url)), make_url(like)
+    parsed = parsed.set(
+        database=parsed.database or model.database,
+        username=parsed.username or model.username,
+        password=parsed.password if parsed.username else model.password,
+    )
+    return parsed.render_as_string(hide_password=False)
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:

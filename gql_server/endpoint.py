@@ -42,6 +42,7 @@ from gql_server.graphql_request import (
     response_media_type,
 )
 from gql_server.observability import current_request
+from gql_server.replicas import ReadRouting, Target
 from gql_server.scope import Who, open_scope
 from gql_server.settings import Settings
 from gql_server.tenant_limits import TenantLimits
@@ -187,23 +188,44 @@ class GraphQLEndpoint:
         self, request: Request, admitted: Admitted, claims: auth.Claims
     ) -> dict[str, Any]:
         current_request().tenant = claims.organization_id
+        reads: ReadRouting = request.app.state.reads
         try:
-            async with open_scope(
-                request.app.state.sessionmaker,
-                Who(claims.user_id, claims.organization_id),
-                read_only=not admitted.is_mutation,
-                statement_timeout_ms=self.settings.statement_timeout_ms,
-                page_limits=self.page_limits,
-            ) as scope:
-                result = await self.execute(admitted, scope.context)
-                unavailable.raise_if_unavailable(result.errors)  # rolls the transaction back
-                statements = await scope.statements()
+            if admitted.is_mutation:
+                try:
+                    return await self.run_on(reads.to_primary, admitted, claims)
+                finally:
+                    reads.wrote(claims.user_id)  # a write may have committed even so
+            target = reads.for_read(claims.user_id)
+            try:
+                return await self.run_on(target, admitted, claims)
+            except (unavailable.DatabaseUnavailable, auth.Unauthenticated) as error:
+                if target.replica is None:
+                    raise
+                # A query wrote nothing: run it again on the primary, which also knows a user
+                # too new for the replica.
+                if isinstance(error, unavailable.DatabaseUnavailable):
+                    reads.failed(target, error)
+                return await self.run_on(reads.to_primary, admitted, claims)
         except auth.Unauthenticated as error:
             raise Answer(
                 401,
                 error_body(str(error), ErrorCode.UNAUTHENTICATED),
                 {"WWW-Authenticate": "Bearer"},
             ) from None
+
+    async def run_on(
+        self, target: Target, admitted: Admitted, claims: auth.Claims
+    ) -> dict[str, Any]:
+        async with open_scope(
+            target.sessionmaker,
+            Who(claims.user_id, claims.organization_id),
+            read_only=not admitted.is_mutation,
+            statement_timeout_ms=self.settings.statement_timeout_ms,
+            page_limits=self.page_limits,
+        ) as scope:
+            result = await self.execute(admitted, scope.context)
+            unavailable.raise_if_unavailable(result.errors)  # rolls the transaction back
+            statements = await scope.statements()
         current_request().executed(errors=bool(result.errors), statements=statements)
         return self._body(result, statements, cost=admitted.cost)
 

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     transaction_pooler: bool = False
     # The database without a pooler in between, for what needs a session of its own: LISTEN.
     direct_database_url: str | None = None
+    # Read replicas (README "Scaling out"): URLs, as a JSON list or separated by commas; a URL
+    # without a database, user or password takes DATABASE_URL's.
+    replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)  # a replica further behind waits
+    replica_check_seconds: float = Field(default=1.0, gt=0)  # how often each replica is checked
+    read_your_writes_seconds: float = Field(default=5.0, ge=0)  # a writer's reads: the primary
 
     environment: Environment = Environment.DEVELOPMENT
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
@@ -151,18 +157,14 @@ class Settings(BaseSettings):
     @field_validator("database_url", "direct_database_url")
     @classmethod
     def _postgresql_url(cls, value: str | None) -> str | None:
-        # Never quote the value: it may hold a password.
-        if value is None:
-            return None
-        try:
-            backend = make_url(value).get_backend_name()
-        except ArgumentError:
-            raise ValueError(f"not a URL; {DATABASE_URL_FORM}") from None
-        if backend not in ("postgresql", "postgres"):
-            raise ValueError(f"a {backend}:// URL, not a PostgreSQL one; {DATABASE_URL_FORM}")
-        return value
+        return None if value is None else _postgresql_url(value)
 
-    @field_validator("cors_origins", "cors_allow_headers", mode="before")
+    @field_validator("replica_urls")
+    @classmethod
+    def _replica_urls(cls, value: list[str]) -> list[str]:
+        return [_postgresql_url(url) for url in value]
+
+    @field_validator("cors_origins", "cors_allow_headers", "replica_urls", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         """A JSON list, or names separated by commas (`https://a.example,https://b.example`)."""
@@ -285,6 +287,17 @@ class Settings(BaseSettings):
         if self.sql_statements_in_response is None:
             return not self.is_production
         return self.sql_statements_in_response
+
+
+def _postgresql_url(value: str) -> str:
+    # Never quote the value: it may hold a password.
+    try:
+        backend = make_url(value).get_backend_name()
+    except ArgumentError:
+        raise ValueError(f"not a URL; {DATABASE_URL_FORM}") from None
+    if backend not in ("postgresql", "postgres"):
+        raise ValueError(f"a {backend}:// URL, not a PostgreSQL one; {DATABASE_URL_FORM}")
+    return value
 
 
 class InvalidSettings(Exception):

@@ -39,10 +39,10 @@ CreateDatabase = Callable[[], Awaitable[str]]
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--scale",
-        choices=("pooler",),
+        choices=("pooler", "replica"),
         default=None,
-        help="run on PgBouncer in transaction mode, started for the run (make test-scale;"
-        " tests/scale/topology.py)",
+        help="run on PgBouncer in transaction mode or a primary with a streaming replica,"
+        " started for the run (make test-scale; tests/scale/topology.py)",
     )
 
 

@@ -500,7 +500,8 @@ def test_tenant_limits_refuse_unknown_settings() -> None:
 async def test_a_statement_timeout_is_a_timeout_and_the_pool_stays_healthy(
     database_url: str, sessionmaker: Sessionmaker, engine: AsyncEngine, settings: Settings
 ) -> None:
-    impatient = Settings(database_url=None, statement_timeout_ms=100)
+    # On the primary, where the lock below is taken (a replica's reads do not wait for it).
+    impatient = Settings(database_url=None, statement_timeout_ms=100, replica_urls=[])
     tenant = await make_tenant(sessionmaker, impatient)
     query = "{ tags(first: 1) { nodes { name } } }"
     async with serve(impatient, database_url) as client:

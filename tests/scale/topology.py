@@ -3,6 +3,10 @@
 - `pooler`: PgBouncer in transaction mode in front of a PostgreSQL 15; the server and the
   tests' own engines connect through it (`GQL_TRANSACTION_POOLER`), LISTEN straight to the
   database (`GQL_DIRECT_DATABASE_URL`).
+- `replica`: a primary and its streaming replica (`pg_basebackup -R`); the server reads from the
+  replica (`GQL_REPLICA_URLS`). The replica is synchronous with `remote_apply`, so the suites'
+  own writes (factories) are visible to the reads that follow them, as they are on one server;
+  tests/scale/test_replica.py pauses its replay where a test needs a replica behind.
 
 The suites then run unchanged: `tests/conftest.py` takes the maintenance URL (`admin_url`) for
 the databases it creates, `served` for the URL everything else uses, and `environment` for the
@@ -23,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from tests.scale import servers
 
-KINDS = ("pooler",)
+KINDS = ("pooler", "replica")
 
 
 @dataclass
@@ -73,11 +77,45 @@ def pooler(root: Path) -> Iterator[Topology]:
         primary.stop("immediate")
 
 
+REPLICATION = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "synchronous_standby_names": "'*'",
+    "synchronous_commit": "remote_apply",
+}
+
+
+@contextmanager
+def replica(root: Path) -> Iterator[Topology]:
+    primary = servers.initdb(root / "primary", REPLICATION)
+    primary.start()
+    try:
+        standby = servers.replica_of(primary, root / "replica")
+        standby.start()
+        try:
+            asyncio.run(servers.until_accepting(standby.url().replace("+asyncpg", "")))
+            yield Topology(
+                "replica",
+                admin_url=primary.url(),
+                served=lambda url: url,
+                # No database in the URL: each server reads its own database's replica.
+                environment=lambda _url: {
+                    "GQL_REPLICA_URLS": f"postgresql://postgres@127.0.0.1:{standby.port}",
+                    "GQL_REPLICA_CHECK_SECONDS": "0.2",
+                },
+                servers={"primary": primary, "replica": standby},
+            )
+        finally:
+            standby.stop("immediate")
+    finally:
+        primary.stop("immediate")
+
+
 @contextmanager
 def start(kind: str) -> Iterator[Topology]:
     with ExitStack() as stack:
         root = servers.shared_root(
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"gql-scale-{kind}-")))
         )
-        topologies = {"pooler": pooler}
+        topologies = {"pooler": pooler, "replica": replica}
         yield stack.enter_context(topologies[kind](root))
