@@ -15,6 +15,7 @@ from loaders.edges import Edge, edge
 from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root, root_page
 from loaders.related import ByKey, CountRelated, Related
 from loaders.session import INCLUDE_DELETED, RequestDB
+from loaders.statements import Columns
 from loaders.visibility import ColumnView
 
 
@@ -38,22 +39,33 @@ class Loaders:
             loader = self._loaders[key] = build()
         return loader
 
-    def by_key(self, model: type[Any]) -> ByKey:
-        return self._memo(("key", model), lambda: ByKey(self.db, model))  # type: ignore[no-any-return]
+    # `columns`: only these columns of the rows (and their keys), for a selection that reads
+    # no more; None: all of them. Loads of other columns are other loaders.
+
+    def by_key(self, model: type[Any], columns: Columns = None) -> ByKey:
+        return self._memo(  # type: ignore[no-any-return]
+            ("key", model, columns), lambda: ByKey(self.db, model, columns)
+        )
 
     def related(
-        self, attribute: InstrumentedAttribute[Any], *, include_deleted: bool = False
+        self,
+        attribute: InstrumentedAttribute[Any],
+        *,
+        include_deleted: bool = False,
+        columns: Columns = None,
     ) -> Related:
         found = edge(attribute)
         return self._memo(  # type: ignore[no-any-return]
-            ("related", found, include_deleted),
-            lambda: Related(self.db, found, include_deleted=include_deleted),
+            ("related", found, include_deleted, columns),
+            lambda: Related(self.db, found, include_deleted=include_deleted, columns=columns),
         )
 
-    def page(self, attribute: InstrumentedAttribute[Any], request: PageRequest) -> PageOf:
+    def page(
+        self, attribute: InstrumentedAttribute[Any], request: PageRequest, columns: Columns = None
+    ) -> PageOf:
         found = edge(attribute)
         return self._memo(  # type: ignore[no-any-return]
-            ("page", found, request), lambda: PageOf(self.db, found, request)
+            ("page", found, request, columns), lambda: PageOf(self.db, found, request, columns)
         )
 
     @overload
@@ -74,8 +86,10 @@ class Loaders:
             ("count", found, where, view), lambda: CountRelated(self.db, found, where, view)
         )
 
-    async def root_page(self, model: type[Any], request: PageRequest) -> Page:
-        return await root_page(self.db, model, request)
+    async def root_page(
+        self, model: type[Any], request: PageRequest, columns: Columns = None
+    ) -> Page:
+        return await root_page(self.db, model, request, columns)
 
     async def count_root(self, model: type[Any], where: Where | None, view: ColumnView) -> int:
         return await count_root(self.db, model, where, view)
@@ -84,6 +98,7 @@ class Loaders:
 __all__ = [
     "INCLUDE_DELETED",
     "ColumnView",
+    "Columns",
     "Edge",
     "Loaders",
     "Ordering",

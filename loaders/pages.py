@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from loaders.edges import Edge
 from loaders.metrics import measured
 from loaders.session import RequestDB
-from loaders.statements import any_key, includes_deleted, row_columns, target_select
+from loaders.statements import Columns, any_key, includes_deleted, row_columns, target_select
 from loaders.visibility import ColumnView, bound
 
 SortKey = Callable[[Any, ColumnView], ColumnElement[Any]]
@@ -161,9 +161,9 @@ def _page(collected: _Collected, request: PageRequest) -> Page:
     return Page(rows, values, has_next=more, has_previous=request.after is not None)
 
 
-async def root_page(db: RequestDB, model: Any, request: PageRequest) -> Page:
+async def root_page(db: RequestDB, model: Any, request: PageRequest, only: Columns = None) -> Page:
     shape, params = _shape(request)
-    columns = row_columns(model)
+    columns = row_columns(model, only)
 
     def build() -> Select[Any]:
         sort = shape.ordering.expressions(model, shape.view)
@@ -171,7 +171,10 @@ async def root_page(db: RequestDB, model: Any, request: PageRequest) -> Page:
         return statement.order_by(*_sort_order(model, shape)).limit(bindparam("limit"))
 
     rows = await db.fetch(
-        ("root page", model, shape), build, params, include_deleted=includes_deleted(shape.where)
+        ("root page", model, shape, only),
+        build,
+        params,
+        include_deleted=includes_deleted(shape.where),
     )
     collected = _Collected()
     width = len(columns)
@@ -201,19 +204,23 @@ async def count_root(db: RequestDB, model: Any, where: Where | None, view: Colum
 
 
 class PageOf(DataLoader[Any, Page]):
-    """The same page of an edge for many parents at once: one statement per batch."""
+    """The same page of an edge for many parents at once: one statement per batch; `columns`
+    narrows the rows' columns (see `row_columns`)."""
 
-    def __init__(self, db: RequestDB, edge: Edge, request: PageRequest) -> None:
+    def __init__(
+        self, db: RequestDB, edge: Edge, request: PageRequest, columns: Columns = None
+    ) -> None:
         super().__init__()
         self.db = db
         self.edge = edge
         self.request = request
+        self.columns = columns
 
     @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[Page]:
         edge, request, model = self.edge, self.request, self.edge.target
         shape, params = _shape(request)
-        columns = row_columns(model)
+        columns = row_columns(model, self.columns)
         width = len(shape.ordering.keys)
 
         def build() -> Select[Any]:
@@ -235,7 +242,7 @@ class PageOf(DataLoader[Any, Page]):
             )
 
         rows = await self.db.fetch(
-            ("page of", edge, shape),
+            ("page of", edge, shape, self.columns),
             build,
             {**params, "keys": list(set(keys))},
             include_deleted=includes_deleted(shape.where),

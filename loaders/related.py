@@ -11,6 +11,7 @@ from loaders.edges import Edge
 from loaders.metrics import measured
 from loaders.session import RequestDB
 from loaders.statements import (
+    Columns,
     any_key,
     by_key_statement,
     includes_deleted,
@@ -21,18 +22,21 @@ from loaders.visibility import ColumnView, bound
 
 
 class ByKey(DataLoader[UUID, Any | None]):
-    """Rows of one model by primary key (`node(id)`, `nodes(ids)`, and loaders' own lookups)."""
+    """Rows of one model by primary key (`node(id)`, `nodes(ids)`, and loaders' own lookups),
+    with all its columns or only `columns` (and its keys)."""
 
-    def __init__(self, db: RequestDB, model: type[Any]) -> None:
+    def __init__(self, db: RequestDB, model: type[Any], columns: Columns = None) -> None:
         super().__init__()
         self.db = db
         self.model = model
+        self.columns = columns
 
     @measured
     async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
-        model = self.model
+        model: Any = self.model
+        columns = self.columns
         rows = await self.db.fetch(
-            ("by key", model), lambda: by_key_statement(model), {"keys": keys}
+            ("by key", model, columns), lambda: by_key_statement(model, columns), {"keys": keys}
         )
         by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
@@ -41,24 +45,28 @@ class ByKey(DataLoader[UUID, Any | None]):
 class Related(DataLoader[Any, Any]):
     """Any edge: to-one edges load `row | None`, to-many edges load a list, per parent key.
 
-    `include_deleted` also loads soft-deleted targets (a reply's parent that is a tombstone).
+    `include_deleted` also loads soft-deleted targets (a reply's parent that is a tombstone);
+    `columns` narrows the targets' columns (see `row_columns`).
     """
 
-    def __init__(self, db: RequestDB, edge: Edge, *, include_deleted: bool = False) -> None:
+    def __init__(
+        self, db: RequestDB, edge: Edge, *, include_deleted: bool = False, columns: Columns = None
+    ) -> None:
         super().__init__()
         self.db = db
         self.edge = edge
         self.include_deleted = include_deleted
+        self.columns = columns
 
     @measured
     async def batch_load_fn(self, keys: list[Any]) -> list[Any]:
         wanted = list({key for key in keys if key is not None})
         grouped: defaultdict[Any, list[Any]] = defaultdict(list)
         if wanted:
-            edge = self.edge
+            edge, columns = self.edge, self.columns
             rows = await self.db.fetch(
-                ("related", edge),
-                lambda: related_statement(edge),
+                ("related", edge, columns),
+                lambda: related_statement(edge, columns),
                 {"keys": wanted},
                 include_deleted=self.include_deleted,
             )

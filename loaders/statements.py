@@ -16,24 +16,43 @@ from sqlalchemy.orm import InstrumentedAttribute
 from loaders.edges import Edge
 from loaders.session import INCLUDE_DELETED
 
-_ROW_COLUMNS: dict[Any, tuple[InstrumentedAttribute[Any], ...]] = {}
+# Which of a model's columns a statement selects: all of them (None), or those named plus its keys.
+Columns = frozenset[str] | None
+
+_ROW_COLUMNS: dict[tuple[Any, Columns], tuple[InstrumentedAttribute[Any], ...]] = {}
 
 
-def row_columns(model: Any) -> tuple[InstrumentedAttribute[Any], ...]:
+def row_columns(model: Any, only: Columns = None) -> tuple[InstrumentedAttribute[Any], ...]:
     """The model's loaded columns, selected one by one so results come back as plain rows.
 
     Rows have the same attribute names as model instances and cost a fraction to build: no
     identity map, no instrumentation. The columns still belong to the mapped entity, so the
     session's tenant, soft-delete and policy criteria apply to statements that select them.
+
+    `only` narrows them to the columns a selection reads (compiled execution knows them): its
+    keys always travel (primary and foreign keys, which relations and global ids are read by),
+    a large text or a value the answer does not show does not.
     """
-    columns = _ROW_COLUMNS.get(model)
+    columns = _ROW_COLUMNS.get((model, only))
     if columns is None:
-        columns = _ROW_COLUMNS[model] = tuple(
+        keys = _key_names(model)
+        columns = _ROW_COLUMNS[(model, only)] = tuple(
             getattr(model, attribute.key)
             for attribute in inspect(model).column_attrs
             if not attribute.deferred
+            and (only is None or attribute.key in only or attribute.key in keys)
         )
     return columns
+
+
+@cache
+def _key_names(model: Any) -> frozenset[str]:
+    mapper = inspect(model)
+    return frozenset(
+        attribute.key
+        for attribute in mapper.column_attrs
+        if any(column.primary_key or column.foreign_keys for column in attribute.columns)
+    )
 
 
 def any_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
@@ -85,17 +104,13 @@ def target_select(edge: Edge, *columns: Any) -> Select[Any]:
 
 
 @cache
-def related_statement(edge: Edge) -> Select[Any]:
-    """The rows along an edge for the parents `{"keys": [...]}`, built once per edge, each
-    parent's list in the edge's order."""
-    return target_select(edge).where(any_key(edge.link)).order_by(*edge.order)
+def related_statement(edge: Edge, columns: Columns = None) -> Select[Any]:
+    """The rows along an edge for the parents `{"keys": [...]}`, built once per edge and
+    columns, each parent's list in the edge's order."""
+    selected = (*row_columns(edge.target, columns), edge.link.label("parent_key"))
+    return target_select(edge, *selected).where(any_key(edge.link)).order_by(*edge.order)
 
 
-_BY_KEY: dict[Any, Select[Any]] = {}
-
-
-def by_key_statement(model: Any) -> Select[Any]:
-    statement = _BY_KEY.get(model)
-    if statement is None:
-        statement = _BY_KEY[model] = select(*row_columns(model)).where(any_key(model.id))
-    return statement
+@cache
+def by_key_statement(model: Any, columns: Columns = None) -> Select[Any]:
+    return select(*row_columns(model, columns)).where(any_key(model.id))

@@ -12,7 +12,7 @@ import models
 from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
-from schema.execution.catalog import computed
+from schema.execution.catalog import computed, reads
 from schema.node import Node
 from schema.pagination import Connection
 from schema.prefetch import register, resolve
@@ -74,10 +74,12 @@ class Comment(Node):
         return resolve(self, info, COMMENT_REPLIES, args)
 
 
+@reads("body", "deleted_at")
 def _body(row: Any, _viewer: object) -> str | None:
     return None if row.deleted_at is not None else row.body  # a tombstone shows no body
 
 
+@reads("deleted_at")
 def _deleted(row: Any, _viewer: object) -> bool:
     return row.deleted_at is not None
 
@@ -93,7 +95,7 @@ COMMENT_AUTHOR = One(
     models.Comment.author,
     "author_id",
     User.from_row,
-    applies=lambda comment: comment.deleted_at is None,  # a comment's row or its object
+    applies=reads("deleted_at")(lambda comment: comment.deleted_at is None),  # row or object
 )
 # A parent of a comment in a thread is live or a tombstone, never gone.
 COMMENT_PARENT = One(models.Comment.parent, "parent_id", Comment.from_row, include_deleted=True)

@@ -14,7 +14,7 @@ from uuid import UUID
 from graphql import GraphQLError
 
 import models
-from loaders import Ordering, Page, PageRequest, Where
+from loaders import Columns, Ordering, Page, PageRequest, Where
 from loaders.filters import SearchWhere
 from loaders.orderings import CONTENT_ORDERINGS, TAG_ORDERINGS, USER_ORDERINGS, search_ordering
 from schema.comment import Comment
@@ -97,6 +97,10 @@ LISTS: dict[str, RootList] = {
 }
 
 
+# Model -> the GraphQL type its rows are answered as.
+TYPE_OF_MODEL = {model: type_name for type_name, (model, _) in NODE_TYPES.items()}
+
+
 def node_key(global_id: str) -> tuple[str, UUID]:
     type_name, pk = from_global_id(global_id)
     if type_name not in NODE_TYPES:
@@ -111,25 +115,34 @@ def checked_ids(ids: Sequence[str]) -> list[tuple[str, UUID]]:
     return [node_key(global_id) for global_id in ids]
 
 
-async def node_rows(context: Context, keys: list[tuple[str, UUID]]) -> list[Any]:
-    """Rows by type and key, all loads together: one statement per type."""
+async def node_rows(
+    context: Context,
+    keys: list[tuple[str, UUID]],
+    columns_of: Callable[[str], Columns] = lambda _type_name: None,
+) -> list[Any]:
+    """Rows by type and key, all loads together: one statement per type (with the columns
+    `columns_of(type name)` says, all by default)."""
     loaders = context.loaders
     return list(
         await asyncio.gather(
-            *(loaders.by_key(NODE_TYPES[type_name][0]).load(pk) for type_name, pk in keys)
+            *(
+                loaders.by_key(NODE_TYPES[type_name][0], columns_of(type_name)).load(pk)
+                for type_name, pk in keys
+            )
         )
     )
 
 
-async def viewer_row(context: Context) -> Any:
-    row = await context.loaders.by_key(models.User).load(context.viewer.id)
+async def viewer_row(context: Context, columns: Columns = None) -> Any:
+    row = await context.loaders.by_key(models.User, columns).load(context.viewer.id)
     if row is None:  # checked active when the request began: only a concurrent delete
         raise GraphQLError("the viewer no longer exists", extensions={"code": "UNAUTHENTICATED"})
     return row
 
 
-async def organization_row(context: Context) -> Any:
-    row = await context.loaders.by_key(models.Organization).load(context.viewer.organization_id)
+async def organization_row(context: Context, columns: Columns = None) -> Any:
+    loader = context.loaders.by_key(models.Organization, columns)
+    row = await loader.load(context.viewer.organization_id)
     if row is None:
         raise GraphQLError(
             "the organization no longer exists", extensions={"code": "UNAUTHENTICATED"}
@@ -141,22 +154,22 @@ async def organization_row(context: Context) -> Any:
 
 
 async def _viewer(runner: Runner, _field: RootField, _args: dict[str, Any]) -> Any:
-    return await viewer_row(runner.context)
+    return await viewer_row(runner.context, runner.plan.columns_of("User"))
 
 
 async def _organization(runner: Runner, _field: RootField, _args: dict[str, Any]) -> Any:
-    return await organization_row(runner.context)
+    return await organization_row(runner.context, runner.plan.columns_of("Organization"))
 
 
 async def _node(runner: Runner, _field: RootField, args: dict[str, Any]) -> Any:
     key = node_key(args["id"])
-    (row,) = await node_rows(runner.context, [key])
+    (row,) = await node_rows(runner.context, [key], runner.plan.columns_of)
     return None if row is None else Typed(key[0], row)
 
 
 async def _nodes(runner: Runner, _field: RootField, args: dict[str, Any]) -> Any:
     keys = checked_ids(args["ids"])
-    rows = await node_rows(runner.context, keys)
+    rows = await node_rows(runner.context, keys, runner.plan.columns_of)
     return [
         None if row is None else Typed(type_name, row)
         for (type_name, _), row in zip(keys, rows, strict=True)
@@ -172,7 +185,12 @@ def _list(name: str) -> RootLoader:
         connection = field.connection
         assert connection is not None
         loaders = context.loaders
-        page = await loaders.root_page(spec.model, request) if connection.paged else EMPTY_PAGE
+        columns = runner.plan.columns_of(TYPE_OF_MODEL[spec.model])
+        page = (
+            await loaders.root_page(spec.model, request, columns)
+            if connection.paged
+            else EMPTY_PAGE
+        )
         total = (
             await loaders.count_root(spec.model, request.where, request.view)
             if connection.counted

@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 import models
 from loaders.orderings import COMMENT_ORDERINGS, CONTENT_ORDERINGS, RATING_ORDERINGS
 from schema.context import Info
-from schema.execution.catalog import computed
+from schema.execution.catalog import computed, reads
 from schema.filters import (
     ContentFilter,
     ContentOrder,
@@ -126,7 +126,9 @@ class User(Node):
 
 computed(
     "User",
-    email=lambda row, viewer: row.email if may_read(viewer, models.User.email, row.id) else None,
+    email=reads("email", "id")(
+        lambda row, viewer: row.email if may_read(viewer, models.User.email, row.id) else None
+    ),
 )
 
 from schema.comment import Comment  # noqa: E402

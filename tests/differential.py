@@ -50,6 +50,7 @@ class Differential:
         self.execute = execute
         self.mismatches: list[str] = []
         self.compared = 0
+        self.running_reference = False  # while the standard path runs a request again
 
     async def __call__(self, operation: Operation, context: Any) -> ExecutionResult:
         compiled = await self.execute(operation, context)
@@ -62,7 +63,11 @@ class Differential:
         # The reference runs in the same scope; the statements it sends are not the request's.
         connection = await context.db._session.connection()
         statements = connection.info.get(STATEMENTS)
-        reference = await schema.execute_standard(operation, context)
+        self.running_reference = True
+        try:
+            reference = await schema.execute_standard(operation, context)
+        finally:
+            self.running_reference = False
         if statements is not None:
             connection.info[STATEMENTS] = statements
         if any(_from_the_database(error.original_error) for error in reference.errors or ()):

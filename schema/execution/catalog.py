@@ -13,7 +13,18 @@ from typing import Any
 from graphql import GraphQLObjectType, GraphQLSchema
 from sqlalchemy import inspect
 
-from schema.execution.plan import Catalog, Getter
+from schema.execution.plan import Catalog, Getter, reads
+
+__all__ = ["build_catalog", "computed", "reads", "row_key"]
+
+# A relation names its parent's key by the Strawberry attribute; a row calls it by its column.
+_ROW_KEYS = {"pk": "id"}
+
+
+def row_key(key: str) -> str:
+    """The row column holding a relation's key (`pk` on the Strawberry object is `id`)."""
+    return _ROW_KEYS.get(key, key)
+
 
 _COMPUTED: dict[str, dict[str, Getter]] = {}
 
@@ -58,10 +69,25 @@ def build_catalog(
         columns=columns,
         roots=roots,
         connections=connections,
+        relation_reads={
+            name: {field: _relation_reads(spec) for field, spec in fields.items()}
+            for name, fields in relations.items()
+        },
     )
 
 
+def _relation_reads(spec: Any) -> frozenset[str] | None:
+    """What a relation's load reads of its parent row: its key, and what `applies` reads."""
+    key = frozenset({row_key(spec.key)})
+    applies = getattr(spec, "applies", None)
+    if applies is None:
+        return key
+    applies_reads: frozenset[str] | None = getattr(applies, "reads", None)
+    return None if applies_reads is None else key | applies_reads
+
+
 def _global_id(encode: Any, type_name: str) -> Getter:
+    @reads("id")
     def get(row: Any, _viewer: Any) -> Any:
         return encode(type_name, row.id)
 

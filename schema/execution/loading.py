@@ -7,28 +7,42 @@ The relations are the ones the types register (`schema.relations`: `One`, `Many`
 
 from typing import Any
 
-from loaders import Page
-from schema.execution.plan import Relation
+from loaders import Columns, Page
+from schema.execution.catalog import row_key
+from schema.execution.plan import Relation, Selection
 from schema.execution.run import PageValue, RelationLoader, Runner
 from schema.pagination import page_request
 from schema.policy import visible_columns
 from schema.relations import Many, One, PageOfMany, Value, load_all
 
 EMPTY_PAGE = Page([], [], False, False)
-# A relation names its parent's key by the Strawberry attribute; a row calls it by its column.
-_ROW_KEYS = {"pk": "id"}
 
 
 def _keys(rows: list[Any], key: str) -> list[Any]:
-    column = _ROW_KEYS.get(key, key)
+    column = row_key(key)
     return [getattr(row, column) for row in rows]
+
+
+def _columns(runner: Runner, *selections: Selection | None) -> Columns:
+    """The columns the plan reads of the rows these selections are of (one type of rows)."""
+    for selection in selections:
+        if selection is not None:
+            if len(selection.by_type) != 1:
+                return None
+            (type_name,) = selection.by_type
+            return runner.plan.columns_of(type_name)
+    return frozenset()  # only keys, cursors or counts are selected
 
 
 async def _one(
     runner: Runner, relation: Relation, rows: list[Any], _args: dict[str, Any]
 ) -> list[Any]:
     spec: One = relation.relation
-    loader = runner.context.loaders.related(spec.attribute, include_deleted=spec.include_deleted)
+    loader = runner.context.loaders.related(
+        spec.attribute,
+        include_deleted=spec.include_deleted,
+        columns=_columns(runner, relation.selection),
+    )
     keys = _keys(rows, spec.key)
     if spec.applies is not None:
         keys = [key if spec.applies(row) else None for row, key in zip(rows, keys, strict=True)]
@@ -40,7 +54,9 @@ async def _many(
     runner: Runner, relation: Relation, rows: list[Any], _args: dict[str, Any]
 ) -> list[Any]:
     spec: Many = relation.relation
-    loader = runner.context.loaders.related(spec.attribute)
+    loader = runner.context.loaders.related(
+        spec.attribute, columns=_columns(runner, relation.selection)
+    )
     return await load_all(loader, _keys(rows, spec.key))
 
 
@@ -64,7 +80,10 @@ async def _page(
     )
     keys = _keys(rows, spec.key)
     pages: list[Page] = (
-        await load_all(loaders.page(spec.attribute, request), keys)
+        await load_all(
+            loaders.page(spec.attribute, request, _columns(runner, plan.edge_node, plan.nodes)),
+            keys,
+        )
         if plan.paged
         else [EMPTY_PAGE] * len(keys)
     )

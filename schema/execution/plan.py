@@ -66,10 +66,12 @@ class TypeName:
 
 @dataclass(slots=True)
 class ObjectPlan:
-    """The selection on one concrete type; `fields` in the order the answer lists them."""
+    """The selection on one concrete type; `fields` in the order the answer lists them, `reads`
+    the row's columns they read (None: any of them)."""
 
     type_name: str
     fields: list[Any] = field(default_factory=list)
+    reads: set[str] | None = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -135,6 +137,12 @@ class RootField:
 @dataclass(slots=True)
 class Plan:
     root: list[Any]  # RootField | TypeName
+    # The columns the plan reads of each type's rows, over all its selections (None: all of
+    # them): every load of a type's rows selects these, so one load still serves them all.
+    columns: dict[str, frozenset[str] | None] = field(default_factory=dict)
+
+    def columns_of(self, type_name: str) -> frozenset[str] | None:
+        return self.columns.get(type_name, frozenset())
 
 
 class Unplanned(Exception):
@@ -155,6 +163,9 @@ class Catalog:
     roots: frozenset[str]
     # GraphQL names of connection and edge types.
     connections: frozenset[str]
+    # GraphQL type name -> relation field name -> the columns of the parent row its load reads
+    # (its key, what decides whether it applies); None: any.
+    relation_reads: Mapping[str, Mapping[str, frozenset[str] | None]] = field(default_factory=dict)
 
 
 def compile_operation(
@@ -174,9 +185,46 @@ def compile_operation(
     }
     planner = _Planner(schema, catalog, fragments, conditions)
     try:
-        return Plan(planner.root(operation.selection_set))
+        root = planner.root(operation.selection_set)
     except Unplanned:
         return None
+    return Plan(root, _columns(planner.objects, catalog))
+
+
+def _columns(objects: list[ObjectPlan], catalog: Catalog) -> dict[str, frozenset[str] | None]:
+    """Per type of rows, the union of what its selections read."""
+    columns: dict[str, set[str] | None] = {}
+    for planned in objects:
+        if catalog.columns.get(planned.type_name) is None:
+            continue  # plain objects, not rows
+        known = columns.setdefault(planned.type_name, set())
+        if known is None:
+            continue
+        if planned.reads is None:
+            columns[planned.type_name] = None
+        else:
+            known.update(planned.reads)
+    return {name: None if reads is None else frozenset(reads) for name, reads in columns.items()}
+
+
+def reads(*columns: str) -> Callable[[Any], Any]:
+    """Marks a getter (or a relation's `applies`) with the row columns it reads; a getter that
+    is not marked may read any of them."""
+
+    def mark(getter: Any) -> Any:
+        getter.reads = frozenset(columns)
+        return getter
+
+    return mark
+
+
+def _add_reads(planned: ObjectPlan, columns: frozenset[str] | None) -> None:
+    if planned.reads is None:
+        return
+    if columns is None:
+        planned.reads = None
+    else:
+        planned.reads.update(columns)
 
 
 def directive_variables(
@@ -214,6 +262,7 @@ class _Planner:
         self.catalog = catalog
         self.fragments = fragments
         self.conditions = conditions
+        self.objects: list[ObjectPlan] = []
 
     def root(self, selection_set: SelectionSetNode) -> list[Any]:
         query = self.schema.query_type
@@ -268,7 +317,9 @@ class _Planner:
         columns = self.catalog.columns[name]
         computed = self.catalog.computed.get(name, {})
         relations = self.catalog.relations.get(name, {})
+        relation_reads = self.catalog.relation_reads.get(name, {})
         planned = ObjectPlan(name)
+        self.objects.append(planned)
         for key, nodes in self.collect(object_type, sets).items():
             field_name = nodes[0].name.value
             if field_name == "__typename":
@@ -288,16 +339,19 @@ class _Planner:
                 )
                 self.shape(relation, definition.type, nodes)
                 planned.fields.append(relation)
+                _add_reads(planned, relation_reads.get(field_name))
                 continue
             named = _named(definition.type)
             if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
                 raise Unplanned(f"{name}.{field_name}")
             if field_name in computed:
                 getter = computed[field_name]
+                _add_reads(planned, getattr(getter, "reads", None))
             elif columns is None:
                 getter = _attribute(_python_name(field_name))
             elif _python_name(field_name) in columns:
                 getter = _column(_python_name(field_name))
+                _add_reads(planned, frozenset({_python_name(field_name)}))
             else:
                 raise Unplanned(f"{name}.{field_name}")
             planned.fields.append(Leaf(key, field_name, getter, serializer(named), nullable))
