@@ -83,6 +83,17 @@ class Served:
                 continue
         return total / 2**20
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the processes have used so far."""
+        total = 0.0
+        for process in self.processes():
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def hwm_mb(self) -> float:
         """Sum of the processes' VmHWM: each one's peak resident size over its whole life."""
         total = 0

@@ -73,8 +73,9 @@ def _cells(result: Any, *keys: str) -> list[str]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
-        "| scenario | c | server req/s | p50 ms | p95 ms | p99 ms | SQL/req | bytes | peak RSS MB"
-        " | naive req/s | naive p50 | naive SQL | floor req/s | floor p50 | floor SQL"
+        "| scenario | c | server req/s | p50 ms | p95 ms | p99 ms | CPU ms/req | SQL/req | bytes"
+        " | peak RSS MB | naive req/s | naive p50 | naive CPU ms/req | naive SQL | floor req/s"
+        " | floor p50 | floor CPU ms/req | floor SQL"
         " | server/floor | server/naive |"
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
@@ -82,7 +83,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         if found.get("skipped"):
             lines.append(
                 f"| {found['scenario']} | {found['concurrency']} | skipped: {found['skipped']}"
-                + " |" * 14
+                + " |" * 17
             )
             continue
         server = _cells(
@@ -91,12 +92,13 @@ def table(rows: list[dict[str, Any]]) -> str:
             "p50_ms",
             "p95_ms",
             "p99_ms",
+            "cpu_ms",
             "sql_statements",
             "bytes",
             "peak_rss_mb",
         )
-        naive = _cells(found["naive"], "rps", "p50_ms", "sql_statements")
-        floor = _cells(found["floor"], "rps", "p50_ms", "sql_statements")
+        naive = _cells(found["naive"], "rps", "p50_ms", "cpu_ms", "sql_statements")
+        floor = _cells(found["floor"], "rps", "p50_ms", "cpu_ms", "sql_statements")
         to_floor, to_naive = found["server_vs_floor"], found["server_vs_naive"]
         cells = [
             found["scenario"],

@@ -84,13 +84,18 @@ def measure(
     with MemorySampler(served) as memory:
         load.run(plan.tool, request, concurrency, plan.warmup)
         drain(served)  # the warm-up's unfinished requests are not the timed run's
+        cpu_before = served.cpu_seconds()
         result = load.run(plan.tool, request, concurrency, plan.seconds)
+        cpu = served.cpu_seconds() - cpu_before
     done = result.requests > 0  # else no latency was measured: not a 0 ms one
+    # The served processes' CPU per answered request (the database's is not counted).
+    cpu_ms = round(1000 * cpu / result.requests, 2) if done else None
     measured = {
         "rps": round(result.rps, 1),
         "p50_ms": round(result.p50_ms, 2) if done else None,
         "p95_ms": round(result.p95_ms, 2) if done else None,
         "p99_ms": round(result.p99_ms, 2) if done else None,
+        "cpu_ms": cpu_ms,
         "sql_statements": sql,
         "bytes": size,
         "peak_rss_mb": round(memory.peak_mb, 1),
@@ -100,7 +105,7 @@ def measure(
     print(
         f"  {served.name:6} {scenario:8} c={concurrency:<3}"
         f" {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
-        f"  sql {sql}  errors {result.errors}  rss {memory.peak_mb:.0f} MB",
+        f"  cpu {cpu_ms} ms/req  sql {sql}  errors {result.errors}  rss {memory.peak_mb:.0f} MB",
         flush=True,
     )
     return measured
