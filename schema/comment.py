@@ -13,9 +13,9 @@ from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
 from schema.execution.catalog import computed, reads
+from schema.execution.prefetch import register, resolve
 from schema.node import Node
 from schema.pagination import Connection
-from schema.prefetch import register, resolve
 from schema.relations import One, PageOfMany
 
 

@@ -12,10 +12,10 @@ import models
 from loaders.filters import ThreadStarts
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
+from schema.execution.prefetch import register, resolve
 from schema.filters import ContentStatus, Difficulty
 from schema.node import Node
 from schema.pagination import Connection
-from schema.prefetch import register, resolve
 from schema.relations import Many, One, PageOfMany, Value
 
 

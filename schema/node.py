@@ -36,11 +36,11 @@ def expect_global_id(global_id: str, type_name: str) -> UUID:
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
     # Never stored (left UNSET): encoded from `pk` only when selected, since most objects of a
-    # nested response never show theirs, by the resolver `schema.resolution` gives every Node
-    # type's `id`.
+    # nested response never show theirs, by the resolver `schema.execution.resolution` gives
+    # every Node type's `id`.
     id: strawberry.ID = strawberry.field(
         description="The object's global id: opaque, stable, for `node(id:)`.", default=UNSET
     )
     pk: strawberry.Private[UUID]
-    # Relation values loaded ahead for a whole level (schema.prefetch), by response key.
+    # Relation values loaded ahead for a whole level (schema.execution.prefetch), by response key.
     prefetched: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)

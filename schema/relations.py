@@ -1,8 +1,8 @@
 """Relationship fields as relations: loaded for a whole level at once, or for one object.
 
 Each relation reads its parents' keys and asks the request's loaders for all of them in one
-call, so the same code serves the look-ahead of `schema.prefetch` (many parents) and a field
-resolved on its own (one parent); both end in the same batch statement.
+call, so the same code serves the look-ahead of `schema.execution.prefetch` (many parents) and a
+field resolved on its own (one parent); both end in the same batch statement.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -15,9 +15,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from loaders import Loaders, Ordering, Page, PageRequest, Where
 from schema.context import Info
+from schema.execution.prefetch import field_nodes, prefetch, selected_names, subselections
 from schema.pagination import Connection, connection, page_request
 from schema.policy import visible_columns
-from schema.prefetch import prefetch, selected_names, subselections
 
 ToNode = Callable[[Any], Any]
 
@@ -199,15 +199,15 @@ async def root_connection(
         return await loaders.count_root(model, request.where, request.view)
 
     result = connection(page, request.ordering, to_node, count_total)
-    field_nodes = list(info._raw_info.field_nodes)
+    nodes = field_nodes(info)
     await prefetch(
         info,
         [edge.node for edge in result.edges],
-        subselections(field_nodes, "edges", "node") + subselections(field_nodes, "nodes"),
+        subselections(nodes, "edges", "node") + subselections(nodes, "nodes"),
     )
     return result
 
 
 async def prefetched(info: Info, objects: Sequence[Any]) -> None:
     """Prefetch the relations selected on objects returned directly by the current field."""
-    await prefetch(info, objects, subselections(list(info._raw_info.field_nodes)))
+    await prefetch(info, objects, subselections(field_nodes(info)))

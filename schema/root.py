@@ -13,14 +13,14 @@ from schema.context import Info
 from schema.execution import EventCursor, EventExecutor, Schema
 from schema.execution.catalog import build_catalog
 from schema.execution.planner import Planner
+from schema.execution.prefetch import RELATIONS
+from schema.execution.resolution import install as install_resolvers
 from schema.filters import ContentFilter, ContentOrder, UserFilter, UserOrder
 from schema.json_value import JSONScalar
 from schema.node import Node, to_global_id
 from schema.organization import Organization
 from schema.pagination import Connection
-from schema.prefetch import RELATIONS
 from schema.relations import prefetched, root_connection
-from schema.resolution import install as install_resolvers
 from schema.roots import (
     LISTS,
     NODE_TYPES,

@@ -10,10 +10,10 @@ import strawberry
 import models
 from loaders.orderings import CONTENT_ORDERINGS
 from schema.context import Info
+from schema.execution.prefetch import register, resolve
 from schema.filters import ContentFilter, ContentOrder, content_where
 from schema.node import Node
 from schema.pagination import Connection
-from schema.prefetch import register, resolve
 from schema.relations import PageOfMany
 
 

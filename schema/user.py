@@ -14,6 +14,7 @@ import models
 from loaders.orderings import COMMENT_ORDERINGS, CONTENT_ORDERINGS, RATING_ORDERINGS
 from schema.context import Info
 from schema.execution.catalog import computed, reads
+from schema.execution.prefetch import register, resolve
 from schema.filters import (
     ContentFilter,
     ContentOrder,
@@ -24,7 +25,6 @@ from schema.filters import (
 from schema.node import Node
 from schema.pagination import Connection
 from schema.policy import may_read
-from schema.prefetch import register, resolve
 from schema.relations import One, PageOfMany
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import models
-import schema.prefetch
+import schema.execution.prefetch
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from tests.api import gql, token_for
@@ -32,13 +32,13 @@ from tests.factories import (
 def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the fields that had to load on their own, one object at a time."""
     calls: list[str] = []
-    original = schema.prefetch._fetch_one
+    original = schema.execution.prefetch._fetch_one
 
     def counting(obj: Any, info: Any, relation: Any, args: dict[str, Any]) -> Any:
         calls.append(f"{type(obj).__name__}.{info.field_name}")
         return original(obj, info, relation, args)
 
-    monkeypatch.setattr(schema.prefetch, "_fetch_one", counting)
+    monkeypatch.setattr(schema.execution.prefetch, "_fetch_one", counting)
     return calls
 
 
@@ -122,7 +122,7 @@ async def test_prefetched_answers_equal_those_of_fields_resolved_one_by_one(
     async def nothing(*_args: Any, **_kwargs: Any) -> None:
         return None
 
-    monkeypatch.setattr(schema.prefetch, "prefetch", nothing)
+    monkeypatch.setattr(schema.execution.prefetch, "prefetch", nothing)
     monkeypatch.setattr("schema.relations.prefetch", nothing)
     one_by_one = (await gql(client, EVERY_RELATION, token=token)).data
     assert prefetched == one_by_one

@@ -6,6 +6,11 @@ The door (`gql_server.admission`) parses and validates every operation once, wit
 schema needs (`validation_rules`) plus its limits; execution then runs that very document:
 `Schema.execute_operation` for queries and mutations, `Schema.subscribe_operation` for
 subscriptions, without Strawberry parsing or validating it again.
+
+Queries the planner covers run compiled (`planner`, `plan`, `run`); the rest run the standard
+way, graphql-core's walk with Strawberry's resolvers, sped up by loading relations a level at a
+time (`prefetch`) and plain graphql-core resolvers where Strawberry's wrapper adds nothing
+(`resolution`): both stay here, with the internals they read.
 """
 
 from schema.execution.events import Delivery, EventCursor, EventExecutor, EventScope, run_to_end

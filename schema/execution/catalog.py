@@ -4,7 +4,7 @@ computed from a row, which fields are relations.
 Type modules declare what is not plain (`computed(...)`, next to their `from_row`); everything
 else is derived: a leaf field reads the row's column of the same name (checked against the
 model when the catalog is built), a `Node` type's `id` is the global id of the row's key, and the
-relations are the ones the types register for prefetching (`schema.prefetch.RELATIONS`).
+relations are the ones the types register for prefetching (`schema.execution.prefetch.RELATIONS`).
 """
 
 from collections.abc import Mapping

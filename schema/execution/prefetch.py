@@ -81,8 +81,13 @@ class _Later:
 
 
 async def _fetch_one(obj: Any, info: Info, relation: Relation, args: dict[str, Any]) -> Any:
-    (value,) = await relation.fetch(info, [obj], args, list(info._raw_info.field_nodes))
+    (value,) = await relation.fetch(info, [obj], args, field_nodes(info))
     return value
+
+
+def field_nodes(info: Info) -> list[FieldNode]:
+    """The nodes of the field being resolved (graphql-core's info, under Strawberry's)."""
+    return list(info._raw_info.field_nodes)
 
 
 def subselections(nodes: Iterable[FieldNode], *path: str) -> list[SelectionSetNode]:

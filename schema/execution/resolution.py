@@ -1,8 +1,8 @@
 """Field resolution without Strawberry's per-field wrapper where it has nothing to add.
 
 Strawberry wraps every field's resolver (arguments, `Info`, extensions, permissions). For a
-plain attribute, and for a relation whose value `schema.prefetch` already put on the object,
-that wrapper is most of what the field costs, and a 50-item nested response has thousands of
+plain attribute, and for a relation whose value `schema.execution.prefetch` already put on the
+object, that wrapper is most of what the field costs, and a 50-item nested response has thousands of
 them. So once the schema is built, those fields get graphql-core resolvers of their own: an
 attribute read, or a look-up of the prefetched value that falls back to Strawberry's resolver
 when there is none. Fields with arguments, permissions or extensions keep Strawberry's.
@@ -15,8 +15,8 @@ from graphql import GraphQLObjectType, GraphQLResolveInfo
 from strawberry import Schema
 from strawberry.types.base import StrawberryObjectDefinition
 
+from schema.execution.prefetch import PREFETCHED, RELATIONS
 from schema.node import to_global_id
-from schema.prefetch import PREFETCHED, RELATIONS
 
 GraphQLResolver = Callable[..., Any]
 _MISSING = object()
