@@ -80,6 +80,10 @@ class Connection:
         self._expiry: asyncio.TimerHandle | None = None
 
     @property
+    def compiled_execution(self) -> bool:
+        return self._settings.compiled_execution
+
+    @property
     def viewer(self) -> Viewer:
         if self._viewer is None:  # Strawberry runs no operation before connection_ack
             raise GraphQLError("not signed in", extensions={"code": ErrorCode.UNAUTHENTICATED})

@@ -188,6 +188,14 @@ class Value:
         return subselections(nodes) if self.child_nodes else []
 
 
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """An object its parent already holds (an event's content), for compiled execution: the
+    standard path reads the payload object's attribute itself."""
+
+    key: str  # the parent's attribute holding it
+
+
 async def root_connection(
     info: Info, model: type[Any], request: PageRequest, to_node: ToNode
 ) -> Connection[Any]:

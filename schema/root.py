@@ -20,7 +20,7 @@ from schema.json_value import JSONScalar
 from schema.node import Node, to_global_id
 from schema.organization import Organization
 from schema.pagination import Connection
-from schema.relations import prefetched, root_connection
+from schema.relations import Attribute, prefetched, root_connection
 from schema.roots import (
     LISTS,
     NODE_TYPES,
@@ -142,8 +142,8 @@ schema.planner = Planner(
         schema._schema,
         models={name: model for name, (model, _) in NODE_TYPES.items()}
         | {"UserProfile": models.UserProfile, "Rating": models.Rating},
-        objects=frozenset({"RatingSummary"}),
-        relations=RELATIONS,
+        objects=frozenset({"RatingSummary", "ContentChangeEvent"}),
+        relations={**RELATIONS, "ContentChangeEvent": {"content": Attribute("content")}},
         roots=frozenset(ROOT_LOADERS),
         global_id=to_global_id,
     ),

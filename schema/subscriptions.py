@@ -20,7 +20,8 @@ subscribes afresh.
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Annotated, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -44,6 +45,10 @@ class Subscriber(Protocol):
     @property
     def viewer(self) -> Viewer: ...
 
+    @property
+    def compiled_execution(self) -> bool:
+        """Whether events may be answered by their subscription's plan."""
+
     def listen(self, topic: Topic) -> AbstractContextManager[AsyncIterator[Event]]: ...
 
     async def open_event(self) -> EventScope | None:
@@ -65,10 +70,14 @@ After = Annotated[
 ]
 
 
+# An event's value: the payload object, and the same as rows and plain objects (compiled path).
+Loaded = tuple[T, Any]
+
+
 async def _deliveries(
     subscriber: Subscriber,
     topic: Topic,
-    load: Callable[[Context, Event], Awaitable[T | None]],
+    load: Callable[[Context, Event], Awaitable[Loaded[T] | None]],
     after: Position | None,
 ) -> AsyncGenerator[Delivery[T], None]:
     with subscriber.listen(topic) as live:
@@ -79,9 +88,12 @@ async def _deliveries(
                 continue
             cursor = None if event.position is None else event.position.cursor
             try:
-                value = await run_to_end(load(scope.context, event))
-                if value is not None:
-                    yield Delivery(value, scope, cursor)
+                loaded = await run_to_end(load(scope.context, event))
+                if loaded is not None:
+                    value, source = loaded
+                    if not subscriber.compiled_execution:
+                        source = None
+                    yield Delivery(value, scope, cursor, source)
             finally:
                 await scope.close()  # already closed when the event was resolved
 
@@ -168,24 +180,34 @@ class _ContentChanges:
         self.content_id = strawberry.ID(to_global_id("Content", pk))
         self.visible = True  # checked when the subscription started
 
-    async def load(self, context: Context, event: Event) -> ContentChangeEvent | None:
+    async def load(self, context: Context, event: Event) -> Loaded[ContentChangeEvent] | None:
         row = await context.loaders.by_key(models.Content).load(event.content_id)
         was_visible, self.visible = self.visible, row is not None
         if row is None and not was_visible:
             return None
         assert event.change is not None
         content = None if row is None else Content.from_row(row)
-        return ContentChangeEvent(change=event.change, content_id=self.content_id, content=content)
+        value = ContentChangeEvent(change=event.change, content_id=self.content_id, content=content)
+        return value, ContentChangeSource(event.change, self.content_id, row)
 
 
-async def _comment(context: Context, event: Event) -> Comment | None:
+@dataclass(frozen=True, slots=True)
+class ContentChangeSource:
+    """A `ContentChangeEvent` for compiled execution: the content as its row."""
+
+    change: ContentChange
+    content_id: str
+    content: Any
+
+
+async def _comment(context: Context, event: Event) -> Loaded[Comment] | None:
     row = await context.loaders.by_key(models.Comment).load(event.id)
-    return None if row is None else Comment.from_row(row)
+    return None if row is None else (Comment.from_row(row), row)
 
 
-async def _published(context: Context, event: Event) -> Content | None:
+async def _published(context: Context, event: Event) -> Loaded[Content] | None:
     row = await context.loaders.by_key(models.Content).load(event.id)
-    return None if row is None else Content.from_row(row)
+    return None if row is None else (Content.from_row(row), row)
 
 
 @strawberry.type

@@ -146,12 +146,16 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def differential() -> Iterator["Differential"]:
     """Every planned query of the suite also runs the standard way (tests.differential)."""
     from schema import schema
+    from schema.execution import EventExecutor
     from tests.differential import Differential
 
     checking = Differential(schema.execute_operation)
     schema.execute_operation = checking  # type: ignore[method-assign]
+    planned = EventExecutor.execute_planned
+    EventExecutor.execute_planned = checking.events(planned)  # type: ignore[method-assign]
     yield checking
     del schema.execute_operation
+    EventExecutor.execute_planned = planned  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
-"""Differential execution: every planned query the suite sends also runs through standard
-execution (graphql-core's walk with Strawberry's resolvers, the reference) in the same scope,
-and any difference in data (key order included), errors or error paths is recorded.
+"""Differential execution: every planned query the suite sends, and every subscription event
+answered by a plan, also runs through standard execution (graphql-core's walk with Strawberry's
+resolvers, the reference) in the same scope, and any difference in data (key order included),
+errors or error paths is recorded.
 
 `tests/conftest.py` turns it on for the whole suite; a test fails when a request it made was
 answered differently by the two paths.
@@ -11,12 +12,14 @@ from typing import Any
 
 import asyncpg
 import orjson
+from graphql import print_ast
 from sqlalchemy.exc import DBAPIError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionResult
 
 from gql_server.tenancy import STATEMENTS
 from schema import schema
-from schema.execution import Operation
+from schema.execution import Delivery, EventExecutor, Operation
 
 Execute = Callable[[Operation, Any], Awaitable[ExecutionResult]]
 
@@ -51,6 +54,7 @@ class Differential:
         self.mismatches: list[str] = []
         self.compared = 0
         self.running_reference = False  # while the standard path runs a request again
+        self.compared_events = 0
 
     async def __call__(self, operation: Operation, context: Any) -> ExecutionResult:
         compiled = await self.execute(operation, context)
@@ -77,3 +81,25 @@ class Differential:
         if found is not None:
             self.mismatches.append(f"{operation.text[:500]}\n  {found}")
         return compiled
+
+    def events(self, planned: Any) -> Any:
+        """`EventExecutor.execute_planned`, checked against the standard way for each event."""
+
+        async def checked(executor: EventExecutor, delivery: Delivery[Any]) -> Any:
+            compiled = await planned(executor, delivery)
+            if compiled is None:
+                return None
+            self.running_reference = True
+            try:
+                reference = StrawberryGraphQLCoreExecutionContext.execute_operation(executor)
+                if executor.is_awaitable(reference):
+                    reference = await reference
+            finally:
+                self.running_reference = False
+            self.compared_events += 1
+            found = difference(compiled, reference)
+            if found is not None:
+                self.mismatches.append(f"{print_ast(executor.operation)[:500]}\n  {found}")
+            return compiled
+
+        return checked

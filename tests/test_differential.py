@@ -116,3 +116,18 @@ async def test_a_bug_planted_in_the_builder_is_caught(
     del differential.mismatches[before:]  # expected here: not this test's failure
     assert len(caught) == 1
     assert "hasNextPage" in caught[0]
+
+
+async def test_skip_and_include_read_a_variables_default(
+    client: httpx.AsyncClient, world: World, settings: Settings, differential: Differential
+) -> None:
+    query = """query ($with: Boolean = true, $without: Boolean = false) {
+        viewer { id @include(if: $with) username @skip(if: $without) role @include(if: $without) }
+    }"""
+    (token,) = world.tokens(settings, world.admins[:1])
+    before = differential.compared
+    response = await client.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert differential.compared == before + 1  # planned, and compared with the standard path
+    assert list(response.json()["data"]["viewer"]) == ["id", "username"]

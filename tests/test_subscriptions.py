@@ -15,6 +15,7 @@ from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from schema.node import to_global_id
 from tests.api import gql
+from tests.differential import Differential
 from tests.factories import make_content
 from tests.live import LiveServer, Tenant, in_process, make_tenant
 from tests.wsclient import GraphQLSocket
@@ -138,8 +139,13 @@ async def test_subscribing_before_the_server_acknowledged_is_refused(
 
 
 async def test_content_changes_reach_a_student_only_while_it_may_see_the_content(
-    server: LiveServer, http: httpx.AsyncClient, tenant: Tenant, settings: Settings
+    server: LiveServer,
+    http: httpx.AsyncClient,
+    tenant: Tenant,
+    settings: Settings,
+    differential: Differential,
 ) -> None:
+    planned_before = differential.compared_events
     admin = tenant.token(settings, tenant.admin)
     content = gid(tenant.published)
     socket = await subscribed(
@@ -168,6 +174,8 @@ async def test_content_changes_reach_a_student_only_while_it_may_see_the_content
     assert event["change"] == "PUBLISHED"
     assert event["content"]["title"] == "Hidden"
     await socket.close()
+    # Each event was answered by the subscription's plan (and compared with the standard way).
+    assert differential.compared_events - planned_before == 3
 
 
 async def test_subscribing_to_a_content_the_viewer_cannot_see_is_refused(

@@ -9,6 +9,10 @@ never holds a database connection.
 
 A delivery also carries its event's cursor, which `EventCursor` puts in the result's
 `extensions.cursor`: where the client may resume after that event.
+
+A delivery that carries its value as rows too (`source`) is answered by the subscription's plan
+when the planner covers what it selects (the same plan for every event and subscriber of that
+document), else the standard way, with the same answer.
 """
 
 import asyncio
@@ -18,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from graphql import ExecutionResult, ExperimentalIncrementalExecutionResults
+from graphql import ExecutionResult, ExperimentalIncrementalExecutionResults, GraphQLSchema
 from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue
 from strawberry.extensions import SchemaExtension
@@ -40,9 +44,10 @@ class EventScope(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Delivery(Generic[T]):
-    value: T
+    value: T  # the payload object, for standard execution
     scope: EventScope
     cursor: str | None = None
+    source: Any = None  # the same value as rows and plain objects, for compiled execution
 
 
 # The cursor of the event this task just resolved, for `EventCursor` to put in its result.
@@ -90,12 +95,34 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
         scope = delivery.scope
         _cursor.set(delivery.cursor)
         try:
+            if delivery.source is not None:
+                planned = await run_to_end(self.execute_planned(delivery))
+                if planned is not None:
+                    return planned
             result = super().execute_operation(serially)
             if self.is_awaitable(result):
                 return await run_to_end(result)
             return result  # type: ignore[return-value]
         finally:
             await scope.close()
+
+    async def execute_planned(self, delivery: Delivery[Any]) -> ExecutionResult | None:
+        """The event answered by the subscription's plan; None when it has none."""
+        planner = _planner_of(self.schema)
+        if planner is None:
+            return None
+        plan = planner.plan_event(self.operation, self.fragment_definitions, self.variable_values)
+        if plan is None:
+            return None
+        result = await planner.run_event(
+            plan, delivery.scope.context, self.variable_values, delivery.source
+        )
+        return ExecutionResult(data=result.data, errors=result.errors)
+
+
+def _planner_of(schema: GraphQLSchema) -> Any:
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    return getattr(strawberry_schema, "planner", None)
 
 
 async def run_to_end(work: Awaitable[T]) -> T:

@@ -13,7 +13,7 @@ from schema.execution.plan import Relation, Selection
 from schema.execution.run import PageValue, RelationLoader, Runner
 from schema.pagination import page_request
 from schema.policy import visible_columns
-from schema.relations import Many, One, PageOfMany, Value, load_all
+from schema.relations import Attribute, Many, One, PageOfMany, Value, load_all
 
 EMPTY_PAGE = Page([], [], False, False)
 
@@ -105,7 +105,15 @@ async def _value(
     return values
 
 
+async def _attribute(
+    _runner: Runner, relation: Relation, rows: list[Any], _args: dict[str, Any]
+) -> list[Any]:
+    spec: Attribute = relation.relation
+    return [getattr(row, spec.key) for row in rows]
+
+
 RELATION_LOADERS: dict[type, RelationLoader] = {
+    Attribute: _attribute,
     One: _one,
     Many: _many,
     PageOfMany: _page,

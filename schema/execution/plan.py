@@ -132,6 +132,7 @@ class RootField:
     selection: Selection | None = None
     connection: ConnectionPlan | None = None
     leaf: Callable[[Any], Any] | None = None
+    root_type: str = "Query"  # or "Subscription": what each event's value is planned for
 
 
 @dataclass(slots=True)
@@ -171,21 +172,24 @@ class Catalog:
 def compile_operation(
     schema: GraphQLSchema,
     catalog: Catalog,
-    document: DocumentNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
     operation: OperationDefinitionNode,
     conditions: Mapping[str, bool],
 ) -> Plan | None:
-    """The plan of a query, or None when it holds something only standard execution covers."""
-    if operation.operation is not OperationType.QUERY:
+    """The plan of a query, or of what a subscription selects on each event's value; None when
+    it holds something only standard execution covers."""
+    if operation.operation is OperationType.QUERY:
+        root_type, known = schema.query_type, catalog.roots
+    elif operation.operation is OperationType.SUBSCRIPTION:
+        # An event's value is given (`Runner` is handed it), whatever the root field.
+        root_type = schema.subscription_type
+        known = frozenset(root_type.fields) if root_type is not None else frozenset()
+    else:
         return None
-    fragments = {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
+    assert root_type is not None
     planner = _Planner(schema, catalog, fragments, conditions)
     try:
-        root = planner.root(operation.selection_set)
+        root = planner.root(root_type, known, operation.selection_set)
     except Unplanned:
         return None
     return Plan(root, _columns(planner.objects, catalog))
@@ -227,10 +231,18 @@ def _add_reads(planned: ObjectPlan, columns: frozenset[str] | None) -> None:
         planned.reads.update(columns)
 
 
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+
+
 def directive_variables(
-    operation: OperationDefinitionNode, document: DocumentNode
+    operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
 ) -> tuple[str, ...]:
-    """Variables that `@skip`/`@include` read anywhere in the document (they shape the plan)."""
+    """Variables that `@skip`/`@include` read anywhere in the operation (they shape the plan)."""
     names: set[str] = set()
 
     def visit(selection_set: SelectionSetNode | None) -> None:
@@ -244,9 +256,8 @@ def directive_variables(
             visit(getattr(selection, "selection_set", None))
 
     visit(operation.selection_set)
-    for definition in document.definitions:
-        if isinstance(definition, FragmentDefinitionNode):
-            visit(definition.selection_set)
+    for definition in fragments.values():
+        visit(definition.selection_set)
     return tuple(sorted(names))
 
 
@@ -255,7 +266,7 @@ class _Planner:
         self,
         schema: GraphQLSchema,
         catalog: Catalog,
-        fragments: dict[str, FragmentDefinitionNode],
+        fragments: Mapping[str, FragmentDefinitionNode],
         conditions: Mapping[str, bool],
     ) -> None:
         self.schema = schema
@@ -264,19 +275,20 @@ class _Planner:
         self.conditions = conditions
         self.objects: list[ObjectPlan] = []
 
-    def root(self, selection_set: SelectionSetNode) -> list[Any]:
-        query = self.schema.query_type
-        assert query is not None
+    def root(
+        self, root_type: GraphQLObjectType, known: frozenset[str], selection_set: SelectionSetNode
+    ) -> list[Any]:
         planned: list[Any] = []
-        for key, nodes in self.collect(query, [selection_set]).items():
+        for key, nodes in self.collect(root_type, [selection_set]).items():
             name = nodes[0].name.value
             if name == "__typename":
-                planned.append(TypeName(key, query.name))
+                planned.append(TypeName(key, root_type.name))
                 continue
-            if name not in self.catalog.roots:
+            if name not in known:
                 raise Unplanned(name)
-            definition = query.fields[name]
-            root = RootField(key, name, definition, nodes[0], _nullable(definition.type))
+            definition = root_type.fields[name]
+            nullable = _nullable(definition.type)
+            root = RootField(key, name, definition, nodes[0], nullable, root_type=root_type.name)
             self.shape(root, definition.type, nodes)
             planned.append(root)
         return planned
@@ -508,7 +520,12 @@ def serializer(type_: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], An
             names[value.value] = name
             if isinstance(value.value, Enum):
                 names[value.value.value] = name
-        found = names.__getitem__
+
+        def enum_name(value: Any) -> str:  # a member, or its value (a row's text)
+            found = names.get(value)
+            return names[value.value] if found is None else found
+
+        found = enum_name
     elif type_.name in ("String", "Boolean", "Int", "ID"):
         found = type_.serialize
     else:

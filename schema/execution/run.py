@@ -97,7 +97,9 @@ class Runner:
             data[field.key] = None
             path: Path = (field.key,)
             try:
-                arguments = self.arguments("Query", field.name, field.definition, field.node)
+                arguments = self.arguments(
+                    field.root_type, field.name, field.definition, field.node
+                )
                 value = await self.root_loaders[field.name](self, field, arguments)
             except Exception as error:  # as graphql-core does: every failure errs its field
                 self.fail(error, field.node, path)
@@ -313,7 +315,7 @@ def _null_error(type_name: str, field_name: str) -> TypeError:
 
 
 def _parent_name(field: RootField | Relation) -> str:
-    return field.parent_type.name if isinstance(field, Relation) else "Query"
+    return field.parent_type.name if isinstance(field, Relation) else field.root_type
 
 
 def _set_null(data: Any, path: Path) -> None:
