@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gql_server.settings import Settings
 from schema import schema
 from schema.execution.run import Runner
+from schema.node import to_global_id
 from tests.differential import Differential
 from tests.reliability.test_tenant_isolation import cursors_of
 from tests.reliability.world import World, make_world
@@ -131,3 +132,25 @@ async def test_skip_and_include_read_a_variables_default(
     )
     assert differential.compared == before + 1  # planned, and compared with the standard path
     assert list(response.json()["data"]["viewer"]) == ["id", "username"]
+
+
+async def test_a_failed_root_field_that_may_not_be_null_ends_the_operation(
+    client: httpx.AsyncClient, world: World, settings: Settings, differential: Differential
+) -> None:
+    # `node` is loaded, but `nodes` (a non-null list) fails before anything below the root runs:
+    # standard execution reports only that; so must the compiled path, not the bad cursor below.
+    query = """query ($id: ID!) {
+        node(id: $id) { ... on User { contents(last: 5, after: "not a cursor") { totalCount } } }
+        nodes(ids: ["not a global id"]) { id }
+    }"""
+    (token,) = world.tokens(settings, world.admins[:1])
+    before = differential.compared
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": {"id": to_global_id("User", world.instructors[0].id)}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert differential.compared == before + 1
+    body = response.json()
+    assert body["data"] is None
+    assert [error["path"] for error in body["errors"]] == [["nodes"]]

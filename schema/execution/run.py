@@ -105,6 +105,10 @@ class Runner:
                 self.fail(error, field.node, path)
                 continue
             data[field.key] = self.complete(field, value, path)
+        if self.errors and self._fatal_at_root():
+            # The answer is null whatever lies below: nothing more runs (as in standard
+            # execution, where a root field that fails before any I/O ends the operation).
+            return self.propagate(data), [error for error, _ in self.errors]
         while self.pending:
             level, self.pending = self.pending, {}
             for plan, items in level.values():
@@ -112,6 +116,13 @@ class Runner:
         if not self.errors:
             return data, []
         return self.propagate(data), [error for error, _ in self.errors]
+
+    def _fatal_at_root(self) -> bool:
+        """Whether a root field that may not be null failed (or is null)."""
+        nullable: dict[str | int, bool] = {
+            field.key: field.nullable for field in self.plan.root if isinstance(field, RootField)
+        }
+        return any(len(path) == 1 and not nullable.get(path[0], True) for _, path in self.errors)
 
     # --- a level ---------------------------------------------------------------------------
 
