@@ -8,13 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLField
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from gql_server.settings import Settings
 from loaders import Loaders
-from schema import schema
 from tests.api import token_for
 from tests.live import LiveServer, Tenant, in_process, make_tenant
 from tests.test_limits import statements_of
@@ -102,14 +100,13 @@ async def test_bad_input_is_the_clients_in_graphqls_words_and_runs_no_sql(
 
 @pytest.fixture
 def planted_bug(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`Content.title` fails as a bug would: an exception no code expects (subscription events
-    resolve their fields the standard way)."""
-    title: GraphQLField = schema._schema.type_map["Content"].fields["title"]  # type: ignore[attr-defined]
+    """Loading a relation fails as a bug would: an exception no code expects (both execution
+    paths, and so each subscription event's, load relations through `Loaders.related`)."""
 
-    def broken(*_args: Any, **_kwargs: Any) -> str:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("planted bug")
 
-    monkeypatch.setattr(title, "resolve", broken)
+    monkeypatch.setattr(Loaders, "related", broken)
 
 
 def errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -156,7 +153,7 @@ async def test_a_bug_in_an_event_is_logged_once_and_quotes_the_connection(
     tenant: Tenant = await make_tenant(sessionmaker)
     socket = await GraphQLSocket.open(server.ws_url, token_for(settings, tenant.student))
     await socket.acknowledged()
-    await socket.subscribe("subscription { contentPublished { id title } }")
+    await socket.subscribe("subscription { contentPublished { id author { username } } }")
     caplog.set_level(logging.INFO)
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         published = await http.post(
