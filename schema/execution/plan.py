@@ -498,12 +498,19 @@ def _python_name(graphql_name: str) -> str:
 
 def _column(name: str) -> Getter:
     def get(row: Any, _viewer: Any) -> Any:
-        return getattr(row, name)
+        try:
+            return row[name]  # an asyncpg record: by key, without a Python attribute hook
+        except (KeyError, TypeError):
+            return getattr(row, name)  # SQLAlchemy's rows, model objects
 
     return get
 
 
-_attribute = _column  # rows and objects alike are read by attribute
+def _attribute(name: str) -> Getter:
+    def get(row: Any, _viewer: Any) -> Any:
+        return getattr(row, name)
+
+    return get
 
 
 _SERIALIZERS: dict[str, Callable[[Any], Any]] = {}
