@@ -31,8 +31,8 @@ help:
 	@echo "make token             a token, curl line and GraphiQL link for USER_NAME of ORG"
 	@echo "make test              the test suite against a throwaway PostgreSQL (PYTEST_ARGS=...)"
 	@echo "make test-scale        the API, mutation, limits, subscription and tenancy suites on"
-	@echo "                       PgBouncer (transaction mode) and a streaming replica, started for"
-	@echo "                       the run (SCALE=\"pooler replica\")"
+	@echo "                       PgBouncer (transaction mode), a streaming replica and a Citus"
+	@echo "                       cluster, started for the run (SCALE=\"pooler replica citus\")"
 	@echo "make lint              ruff check + format check + mypy --strict"
 	@echo "make format            ruff: fix what it can, then format"
 	@echo "make migrate           upgrade the database to the latest revision"
@@ -90,16 +90,27 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The suites on what operators scale out with, each started by the tests themselves
-# (tests/scale, README "Scaling out"); the Debian packages come from .ci/install-scale.
-SCALE ?= pooler replica
-SCALE_SUITES ?= tests/test_api_tenancy.py tests/test_mutations_*.py tests/test_limits.py \
+# (tests/scale, README "Scaling out"); Debian packages from .ci/install-scale, Citus from
+# .ci/build-citus. Per kind, the suites that prove it, plus tests/scale/test_KIND.py.
+SCALE ?= pooler replica citus
+SCALE_SUITES_pooler ?= tests/test_api_tenancy.py tests/test_mutations_*.py tests/test_limits.py \
 	tests/test_tenancy.py tests/test_subscriptions.py tests/test_subscriptions_events.py \
 	tests/test_subscriptions_processes.py
+SCALE_SUITES_replica ?= tests/test_api_tenancy.py tests/test_limits.py tests/test_tenancy.py \
+	tests/test_pagination.py tests/test_subscriptions_events.py
+SCALE_SUITES_citus ?= tests/test_api_tenancy.py tests/test_mutations_*.py tests/test_tenancy.py \
+	tests/test_statement_counts.py
 test-scale: $(STAMP)
 	@for kind in $(SCALE); do \
 		echo "== make test-scale: $$kind"; start=$$(date +%s); \
-		$(BIN)/pytest --scale=$$kind $(SCALE_SUITES) tests/scale $(PYTEST_ARGS) || exit 1; \
-		echo "== $$kind: $$(( $$(date +%s) - start )) s"; \
+		case $$kind in \
+			pooler) suites="$(SCALE_SUITES_pooler)";; \
+			replica) suites="$(SCALE_SUITES_replica)";; \
+			citus) suites="$(SCALE_SUITES_citus)";; \
+			*) echo "SCALE: pooler, replica or citus, not $$kind"; exit 2;; \
+		esac; \
+		$(BIN)/pytest --scale=$$kind $$suites tests/scale $(PYTEST_ARGS) || exit 1; \
+		echo "== make test-scale: $$kind took $$(( $$(date +%s) - start )) s"; \
 	done
 
 lint: $(STAMP)

@@ -20,7 +20,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from gql_server import __version__, embedded, migrate
+from gql_server import __version__, citus, embedded, migrate
 from gql_server.database import (
     Unreachable,
     connect_args,
@@ -46,6 +46,7 @@ class Refused(Exception):
 
 # What a user can fix: reported as one line (`gql-server <command>: <message>`) and exit status 1.
 FAILURES = (
+    citus.NotCitus,
     InvalidSettings,
     Unreachable,
     Refused,
@@ -111,6 +112,16 @@ def cmd_seed(args: argparse.Namespace) -> int:
         return str(await seed.seed_demo(engine))
 
     print(_with_engine(work))
+    return 0
+
+
+def cmd_distribute(_args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> list[str]:
+        async with engine.begin() as connection:
+            return await citus.distribute(connection)
+
+    done = _with_engine(work)
+    print(f"distributed: {', '.join(done)}" if done else "already distributed")
     return 0
 
 
@@ -368,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="exit 1 when models and migrations differ"
     )
     mig.set_defaults(run=cmd_migrate)
+
+    distribute = commands.add_parser(
+        "distribute", help="spread the tenants over a Citus cluster's workers (idempotent)"
+    )
+    distribute.set_defaults(run=cmd_distribute)
 
     seed = commands.add_parser("seed", help="fill the deterministic demo data")
     seed.add_argument(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
+from gql_server.citus import CITUS
 from loaders import INCLUDE_DELETED
 from loaders.compiled import TENANT_ID
 from loaders.session import STATEMENTS
@@ -93,6 +94,8 @@ async def begin_tenant(
     """
     rescope(session, SessionScope(tenant_id, actor=viewer_id))
     connection = await session.connection()
+    if connection.info.get(CITUS):  # the tenant for the workers, too (gql_server.citus)
+        await session.execute(text(f"set local app.tenant_id = '{UUID(str(tenant_id))}'"))
     connection.info[STATEMENTS] = 0
     parameters = {
         "tenant_id": str(tenant_id),

@@ -39,10 +39,10 @@ CreateDatabase = Callable[[], Awaitable[str]]
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--scale",
-        choices=("pooler", "replica"),
+        choices=("pooler", "replica", "citus"),
         default=None,
-        help="run on PgBouncer in transaction mode or a primary with a streaming replica,"
-        " started for the run (make test-scale; tests/scale/topology.py)",
+        help="run on PgBouncer in transaction mode, a primary with a streaming replica, or a"
+        " Citus cluster, started for the run (make test-scale; tests/scale/topology.py)",
     )
 
 
@@ -115,12 +115,14 @@ async def create_database(server_url: str) -> AsyncIterator[CreateDatabase]:
 
 
 @pytest.fixture(scope="session")
-async def direct_database_url(create_database: CreateDatabase) -> str:
+async def direct_database_url(create_database: CreateDatabase, topology: "Topology | None") -> str:
     """The suite's migrated database, reached directly (never through a pooler)."""
     url = await create_database()
     engine = create_async_engine(url, poolclass=NullPool)
     await migrate.upgrade(engine)
     await engine.dispose()
+    if topology is not None and topology.prepare is not None:
+        await topology.prepare(url)
     return url
 
 

@@ -325,7 +325,8 @@ async def test_moving_a_row_to_another_tenant_is_refused(sessionmaker: Sessionma
             tag.organization_id = b.id
             await db.flush()
 
-    with pytest.raises(DBAPIError, match="row-level security"):
+    # On Citus (make test-scale), the distribution column itself may not change.
+    with pytest.raises(DBAPIError, match=r"row-level security|partition value of rows"):
         await move()
     assert await count_rows(sessionmaker, "tags", a.id) == 1
     assert await count_rows(sessionmaker, "tags", b.id) == 0

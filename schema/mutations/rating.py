@@ -79,6 +79,8 @@ async def _rate(info: Info, input: RateContentInput) -> RateContentPayload:
         content_id=content.id,
         user_id=viewer.id,
         score=input.score,
+        # now() here rather than in DO UPDATE, where Citus refuses any function not immutable.
+        updated_at=func.now(),
     )
     statement = statement.on_conflict_do_update(
         index_elements=[
@@ -86,7 +88,7 @@ async def _rate(info: Info, input: RateContentInput) -> RateContentPayload:
             models.Rating.content_id,
             models.Rating.user_id,
         ],
-        set_={"score": statement.excluded.score, "updated_at": func.now()},
+        set_={"score": statement.excluded.score, "updated_at": statement.excluded.updated_at},
     )
     rating = await info.context.db.scalar(
         statement.returning(models.Rating), populate_existing=True

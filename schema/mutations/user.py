@@ -235,13 +235,18 @@ async def _update_profile(info: Info, input: UpdateProfileInput) -> UpdateProfil
         changes["avatar_url"] = input.avatar_url
     if given(input.preferences):
         changes["preferences"] = input.preferences
+    # now() in the values rather than in DO UPDATE, where Citus refuses any function not
+    # immutable.
     statement = insert(models.UserProfile).values(
-        organization_id=viewer.organization_id, user_id=target, **changes
+        organization_id=viewer.organization_id, user_id=target, updated_at=func.now(), **changes
     )
     # One statement whether or not the profile exists; a concurrent first edit cannot collide.
     statement = statement.on_conflict_do_update(
         index_elements=[models.UserProfile.organization_id, models.UserProfile.user_id],
-        set_={**{name: statement.excluded[name] for name in changes}, "updated_at": func.now()},
+        set_={
+            **{name: statement.excluded[name] for name in changes},
+            "updated_at": statement.excluded.updated_at,
+        },
     )
     profile = await info.context.db.scalar(
         statement.returning(models.UserProfile), populate_existing=True

@@ -7,6 +7,9 @@
   replica (`GQL_REPLICA_URLS`). The replica is synchronous with `remote_apply`, so the suites'
   own writes (factories) are visible to the reads that follow them, as they are on one server;
   tests/scale/test_replica.py pauses its replay where a test needs a replica behind.
+- `citus`: a Citus coordinator and two workers (Citus built by `.ci/build-citus`); the suite's
+  database is distributed by `gql-server distribute`'s own code once migrated (`prepare`), and
+  the server connects to the coordinator.
 
 The suites then run unchanged: `tests/conftest.py` takes the maintenance URL (`admin_url`) for
 the databases it creates, `served` for the URL everything else uses, and `environment` for the
@@ -15,19 +18,23 @@ settings every server (in this process or not) reads.
 
 import asyncio
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from gql_server.citus import distribute
 from tests.scale import servers
 
-KINDS = ("pooler", "replica")
+KINDS = ("pooler", "replica", "citus")
 
 
 @dataclass
@@ -37,6 +44,8 @@ class Topology:
     served: Callable[[str], str]  # a database's direct URL -> the URL the suites use
     environment: Callable[[str], dict[str, str]]  # the suite database's direct URL -> GQL_*
     servers: dict[str, Any] = field(default_factory=dict)
+    # After the suite's database is migrated (its direct URL): what the kind needs of it.
+    prepare: Callable[[str], Awaitable[None]] | None = None
 
 
 def with_database(url: str, like: str) -> str:
@@ -111,11 +120,75 @@ def replica(root: Path) -> Iterator[Topology]:
         primary.stop("immediate")
 
 
+CITUS = {
+    "shared_preload_libraries": "'citus'",
+    "max_prepared_transactions": "100",  # two-phase commits of writes over several nodes
+    "citus.log_remote_commands": "off",
+}
+
+
+@contextmanager
+def citus(root: Path) -> Iterator[Topology]:
+    libraries = Path(servers.run([servers.PG_BIN / "pg_config", "--pkglibdir"]).strip())
+    if not (libraries / "citus.so").exists():
+        raise servers.Missing("Citus is not installed: run .ci/build-citus")
+    nodes = [servers.initdb(root / name, CITUS) for name in ("coordinator", "worker1", "worker2")]
+    started: list[servers.Postgres] = []
+    try:
+        for node in nodes:
+            node.start()
+            started.append(node)
+        coordinator, *workers = nodes
+
+        async def prepare(url: str) -> None:
+            """The database of `url` on every node, the workers added, its tables distributed."""
+            name = make_url(url).database
+            for worker in workers:
+                connection = await asyncpg.connect(worker.libpq())
+                try:
+                    await connection.execute(f'create database "{name}"')
+                finally:
+                    await connection.close()
+            for node in nodes:
+                connection = await asyncpg.connect(node.libpq(str(name)))
+                try:
+                    await connection.execute("create extension if not exists citus")
+                finally:
+                    await connection.close()
+            connection = await asyncpg.connect(coordinator.libpq(str(name)))
+            try:
+                await connection.execute(
+                    f"select citus_set_coordinator_host('127.0.0.1', {coordinator.port})"
+                )
+                for worker in workers:
+                    await connection.execute(f"select citus_add_node('127.0.0.1', {worker.port})")
+            finally:
+                await connection.close()
+            engine = create_async_engine(url, poolclass=NullPool)
+            try:
+                async with engine.begin() as connection_:
+                    await distribute(connection_)
+            finally:
+                await engine.dispose()
+
+        yield Topology(
+            "citus",
+            admin_url=coordinator.url(),
+            served=lambda url: url,
+            environment=lambda _url: {},
+            servers={"coordinator": coordinator, "workers": workers},
+            prepare=prepare,
+        )
+    finally:
+        for node in started:
+            node.stop("immediate")
+
+
 @contextmanager
 def start(kind: str) -> Iterator[Topology]:
     with ExitStack() as stack:
         root = servers.shared_root(
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"gql-scale-{kind}-")))
         )
-        topologies = {"pooler": pooler, "replica": replica}
+        topologies = {"pooler": pooler, "replica": replica, "citus": citus}
         yield stack.enter_context(topologies[kind](root))
