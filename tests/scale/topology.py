@@ -175,7 +175,9 @@ def citus(root: Path) -> Iterator[Topology]:
             "citus",
             admin_url=coordinator.url(),
             served=lambda url: url,
-            environment=lambda _url: {},
+            # A write to a tenant table and the outbox (on the coordinator) commits in two
+            # phases: bursts of same-tenant mutations queue longer for a pooled connection.
+            environment=lambda _url: {"GQL_POOL_TIMEOUT_SECONDS": "30"},
             servers={"coordinator": coordinator, "workers": workers},
             prepare=prepare,
         )
