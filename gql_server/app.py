@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from gql_server import cors, health, metrics, migrate, observability, tenant_limits
 from gql_server.admission import Admission
+from gql_server.authenticator import Authenticator
 from gql_server.database import (
     create_engine,
     create_sessionmaker,
@@ -71,6 +72,7 @@ def create_app(
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.reads = ReadRouting.of(app.state.sessionmaker, url, settings)
         await app.state.reads.start()
+        app.state.authenticator = Authenticator(settings, app.state.sessionmaker)
         app.state.head_revision = migrate.head_revision()
         app.state.tenant_limits = await tenant_limits.tenant_limits(engine, settings)
         app.state.persisted_documents = await PersistedDocuments.open(settings, engine)

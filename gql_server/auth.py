@@ -1,4 +1,6 @@
-"""Bearer JWTs: `sub` = user id, `org` = organization id, `role`; HS256 by default, RS256 optional.
+"""The server's own bearer JWTs: `sub` = user id, `org` = organization id, `role`; HS256 by
+default, RS256 (or another asymmetric algorithm) with one public key. Tokens of the organizations'
+identity providers are read by `gql_server.authenticator`, into the same `Claims`.
 
 The tenant comes from the verified token only. Whether the user is still active is checked
 against the database by the request's first statement (`gql_server.scope.open_scope`).
@@ -13,6 +15,8 @@ import jwt
 
 from gql_server.settings import Settings
 from models import Role
+
+INVALID = "the token is invalid"
 
 
 class Unauthenticated(Exception):
@@ -65,7 +69,7 @@ def _verified(token: str, key: str, algorithm: str) -> Claims:
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the token has expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
-        raise Unauthenticated("the token is invalid") from None
+        raise Unauthenticated(INVALID) from None
 
 
 def issue(

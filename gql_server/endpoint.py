@@ -13,7 +13,7 @@ outcome:
 | not a GraphQL request (no query, bad JSON, several operations and no name) | 400 | 400 |
 | a mutation sent with GET | 405 | 405 |
 | missing, bad or expired credentials | 401 | 401 |
-| the database cannot be reached | 503 | 503 |
+| the database, or the token's identity provider, cannot be reached | 503 | 503 |
 | the database refused the transaction: conflict, timeout, other | 409, 504, 500 | 409, 504, 500 |
 
 Clients that accept `application/graphql-response+json` get it; the others get
@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from gql_server import auth, unavailable
 from gql_server.admission import Admission, Admitted, Refusal, Refused, only_introspection
+from gql_server.authenticator import Authenticator
 from gql_server.errors import ErrorFormatter
 from gql_server.graphiql import graphiql_html
 from gql_server.graphql_request import (
@@ -41,6 +42,7 @@ from gql_server.graphql_request import (
     RequestReader,
     response_media_type,
 )
+from gql_server.identity import ProviderUnavailable
 from gql_server.observability import current_request
 from gql_server.replicas import ReadRouting, Target
 from gql_server.scope import Who, open_scope
@@ -51,6 +53,8 @@ from schema.context import PageLimits
 from schema.errors import ErrorCode
 
 log = logging.getLogger(__name__)
+
+PROVIDER_UNAVAILABLE = "the identity provider's keys cannot be fetched; try again shortly"
 
 _STATUS = {
     Refusal.BAD_REQUEST: (400, 400),
@@ -94,6 +98,11 @@ class GraphQLEndpoint:
         except unavailable.DATABASE_ERRORS as error:  # the transaction's set-up or commit
             status, body = self.errors.request_failure(error, current_request().request_id)
             response = self._response(body, media_type, status)
+        except ProviderUnavailable as error:
+            log.warning("identity provider unavailable: %s", error)
+            body = error_body(PROVIDER_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            headers = {"Retry-After": str(unavailable.RETRY_AFTER_SECONDS)}
+            response = self._response(body, media_type, 503, headers)
         await response(scope, receive, send)
 
     async def handle(self, request: Request, media_type: str | None) -> Response:
@@ -155,7 +164,8 @@ class GraphQLEndpoint:
                     raise auth.Unauthenticated("sign in: send `Authorization: Bearer <token>`")
                 admitted = admission.admit(operation, tenants.default)
                 return await self.run_anonymous(admitted)
-            claims = auth.verify(token, self.settings)
+            authenticator: Authenticator = request.app.state.authenticator
+            claims = await authenticator.claims(token)
             # Every limit is checked before the transaction opens: a refused request runs no SQL.
             admitted = admission.admit(operation, tenants.of(claims.organization_id))
             if admitted.kind is OperationType.SUBSCRIPTION:  # admitted as on a WebSocket

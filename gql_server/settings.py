@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from gql_server import cors
+from gql_server.providers import IdentityProvider, check_providers
 
 DEVELOPMENT_JWT_SECRET = "development-secret-change-me-in-production-0123456789"
 DATABASE_URL_FORM = "expected postgresql://user:password@host:5432/database"
@@ -80,6 +81,10 @@ class Settings(BaseSettings):
     jwt_public_key: str | None = None
     jwt_algorithm: str = "HS256"
     token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    # The organizations' own identity providers, a JSON list (gql_server.providers; README
+    # "Signing in with your identity provider"). Tokens of other issuers are verified with the
+    # key above, as `gql-server token` signs them.
+    identity_providers: list[IdentityProvider] = Field(default_factory=list)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -196,6 +201,19 @@ class Settings(BaseSettings):
                 "GQL_CORS_ORIGINS=* with GQL_CORS_ALLOW_CREDENTIALS=true would let every site"
                 " act with your users' credentials: list the origins instead of *"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _providers_apart(self) -> "Settings":
+        check_providers(self.identity_providers)
+        if self.is_production:
+            for provider in self.identity_providers:
+                for url in (provider.issuer, provider.jwks_url or provider.issuer):
+                    if not url.startswith("https://"):
+                        raise ValueError(
+                            f"GQL_IDENTITY_PROVIDERS: {provider.issuer} must be reached over"
+                            " https in production (its keys decide who signs in)"
+                        )
         return self
 
     @model_validator(mode="after")

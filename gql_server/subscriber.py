@@ -23,6 +23,7 @@ from strawberry.types.execution import PreExecutionError
 
 from gql_server import auth, unavailable
 from gql_server.admission import Admission, Admitted
+from gql_server.authenticator import Authenticator
 from gql_server.errors import ErrorFormatter
 from gql_server.events import EventHub
 from gql_server.fanout import Subscription
@@ -105,7 +106,8 @@ class Connection:
             )
         token = auth.bearer_token(header)
         assert token is not None
-        claims = auth.verify(token, self._settings)
+        authenticator: Authenticator = self._websocket.app.state.authenticator
+        claims = await authenticator.claims(token)
         async with self._scope(claims) as scope:
             viewer = scope.viewer
         self._claims, self._viewer = claims, viewer

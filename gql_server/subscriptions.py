@@ -63,6 +63,7 @@ from strawberry.utils.aio import aclosing
 from gql_server import auth, cors
 from gql_server.admission import Admission, Admitted, Refused
 from gql_server.errors import ErrorFormatter
+from gql_server.identity import ProviderUnavailable
 from gql_server.metrics import EVENTS_DELIVERED
 from gql_server.settings import Settings
 from gql_server.subscriber import CLOSE_UNAUTHORIZED, Connection
@@ -116,6 +117,9 @@ def _refusal(error: Exception) -> tuple[int, str]:
     if isinstance(error, DatabaseUnavailable):
         log.warning("connection_init refused: the database is unavailable (%s)", error)
         return CLOSE_TRY_AGAIN_LATER, "the database is unavailable; try again later"
+    if isinstance(error, ProviderUnavailable):
+        log.warning("connection_init refused: the identity provider is unavailable (%s)", error)
+        return CLOSE_TRY_AGAIN_LATER, "the identity provider is unavailable; try again later"
     return CLOSE_UNAUTHORIZED, str(error)[:120]  # a close reason holds at most 123 bytes
 
 
@@ -149,7 +153,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             self.context.connection_params = payload
             try:
                 await self.context.sign_in()
-            except (auth.Unauthenticated, DatabaseUnavailable) as error:
+            except (auth.Unauthenticated, DatabaseUnavailable, ProviderUnavailable) as error:
                 self.connection_init_received = True
                 await self.websocket.close(*_refusal(error))
                 return
@@ -344,6 +348,6 @@ class GraphQLWebSocket(GraphQL[Connection, None]):
         # The legacy protocol's init; graphql-transport-ws signed in already (4401 on failure).
         try:
             await context.sign_in()
-        except (auth.Unauthenticated, DatabaseUnavailable) as error:
+        except (auth.Unauthenticated, DatabaseUnavailable, ProviderUnavailable) as error:
             raise ConnectionRejectionError({"message": _refusal(error)[1]}) from None
         return UnsetType()  # the singleton: connection_ack without a payload

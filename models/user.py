@@ -23,6 +23,7 @@ EMAIL_MAX = 254
 USERNAME_MAX = 40
 FULL_NAME_MAX = 200
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{1,39}$"
+EXTERNAL_ID_MAX = 255
 
 
 class Role(StrEnum):
@@ -54,6 +55,7 @@ class User(TenantScoped, Audited, SoftDeleted, Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "email"),
         UniqueConstraint("organization_id", "username"),
+        UniqueConstraint("organization_id", "external_id"),
         CheckConstraint("email = lower(email)", name="email_lower_case"),
         CheckConstraint(f"username ~ '{USERNAME_PATTERN}'", name="username_format"),
         CheckConstraint("length(btrim(full_name)) between 1 and 200", name="full_name_length"),
@@ -68,6 +70,9 @@ class User(TenantScoped, Audited, SoftDeleted, Base):
     role: Mapped[Role] = mapped_column(str_enum(Role))
     status: Mapped[UserStatus] = mapped_column(str_enum(UserStatus), default=UserStatus.ACTIVE)
     last_login_at: Mapped[datetime | None]
+    # The subject (`sub`) of this user at the organization's identity provider, by which its
+    # tokens find this row (gql_server.identity); None for users who sign in otherwise.
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_MAX))
 
     profile: Mapped[UserProfile | None] = relationship(
         lazy="raise", viewonly=True, back_populates="user"

@@ -14,7 +14,7 @@ from strawberry.scalars import JSON
 
 import models
 from loaders import INCLUDE_DELETED
-from models.user import FULL_NAME_MAX, USERNAME_PATTERN
+from models.user import EXTERNAL_ID_MAX, FULL_NAME_MAX, USERNAME_PATTERN
 from schema.context import Info
 from schema.filters import Role, UserStatus
 from schema.mutations.checks import Checks, given
@@ -29,6 +29,11 @@ PREFERENCES_MAX_BYTES = 16_384
 
 EMAIL_TAKEN = "a user with this email already exists"
 USERNAME_TAKEN = "this username is taken"
+EXTERNAL_ID_TAKEN = "another user of the organization already signs in with this externalId"
+EXTERNAL_ID = (
+    "The user's subject (`sub`) at the organization's identity provider: its tokens sign in as"
+    " this user. Unique in the organization."
+)
 
 KNOWN: ConstraintErrors = {
     "uq_users_organization_id_email": ("input.email", UserErrorCode.CONFLICT, EMAIL_TAKEN),
@@ -36,6 +41,11 @@ KNOWN: ConstraintErrors = {
         "input.username",
         UserErrorCode.CONFLICT,
         USERNAME_TAKEN,
+    ),
+    "uq_users_organization_id_external_id": (
+        "input.externalId",
+        UserErrorCode.CONFLICT,
+        EXTERNAL_ID_TAKEN,
     ),
     "fk_user_profiles_organization_id_user_id_users": (
         "input.userId",
@@ -77,6 +87,7 @@ class CreateUserInput:
     )
     full_name: str
     role: Role
+    external_id: str | None = strawberry.field(default=None, description=EXTERNAL_ID)
 
 
 @strawberry.input(description="Fields left out stay as they are.")
@@ -85,6 +96,9 @@ class UpdateUserInput:
     role: Role | None = strawberry.UNSET
     status: UserStatus | None = strawberry.UNSET
     full_name: str | None = strawberry.UNSET
+    external_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description=f"{EXTERNAL_ID} Null unlinks the user."
+    )
 
 
 @strawberry.input
@@ -118,6 +132,11 @@ def _email(checks: Checks, value: str) -> str:
         return value
 
 
+def _check_external_id(checks: Checks, value: str | None) -> None:
+    if value is not None and given(value):
+        checks.length(value, "input.externalId", high=EXTERNAL_ID_MAX)
+
+
 def _check_username(checks: Checks, value: str) -> None:
     checks.require(
         re.fullmatch(USERNAME_PATTERN, value) is not None,
@@ -148,6 +167,7 @@ async def _create(info: Info, input: CreateUserInput) -> CreateUserPayload:
     email = _email(checks, input.email)
     _check_username(checks, input.username)
     checks.length(input.full_name, "input.fullName", high=FULL_NAME_MAX)
+    _check_external_id(checks, input.external_id)
     checks.raise_if_any()
     await _refuse_taken(info, email=email, username=input.username)
     user = models.User(
@@ -156,6 +176,7 @@ async def _create(info: Info, input: CreateUserInput) -> CreateUserPayload:
         full_name=input.full_name,
         role=models.Role(input.role),
         status=models.UserStatus.ACTIVE,
+        external_id=input.external_id,
     )
     info.context.db.add(user)
     await info.context.db.flush()
@@ -175,6 +196,7 @@ async def _update(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
         checks.require(value is not None, path, "must not be null")
     if given(input.full_name):
         checks.length(input.full_name, "input.fullName", high=FULL_NAME_MAX)
+    _check_external_id(checks, input.external_id)
     if pk == viewer.id:
         checks.require(
             input.role in (strawberry.UNSET, None, models.Role.ADMIN),
@@ -194,6 +216,8 @@ async def _update(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
         user.status = models.UserStatus(input.status)
     if input.full_name is not None and given(input.full_name):
         user.full_name = input.full_name
+    if given(input.external_id):
+        user.external_id = input.external_id
     await info.context.db.flush()
     return UpdateUserPayload(user=User.from_row(user))
 
@@ -260,7 +284,9 @@ class UserMutations:
         _create, KNOWN, description="Add a user to the organization (admins only)."
     )
     update_user = mutation(
-        _update, KNOWN, description="Change a user's role, status or name (admins only)."
+        _update,
+        KNOWN,
+        description="Change a user's role, status, name or externalId (admins only).",
     )
     deactivate_user = mutation(
         _deactivate,
