@@ -31,6 +31,8 @@ from models.user import FULL_NAME_MAX, USERNAME_MAX
 _ORGANIZATION = text("select id, slug from organization_for_sign_in(:ref, :by_slug)")
 _NOT_A_USERNAME = re.compile(r"[^a-z0-9_.-]+")
 EMAIL_TAKEN = "uq_users_organization_id_email"
+USERNAME_TAKEN = "uq_users_organization_id_username"
+ATTEMPTS = 3
 
 
 async def user_of(
@@ -102,33 +104,37 @@ async def _create(session: AsyncSession, identity: Identity) -> UUID:
         email = normalize_email(identity.email)
     except ValueError as error:
         raise Unauthenticated(f"a first sign-in needs a valid email: {error}") from None
-    username = await _free_username(session, identity, email)
-    user_id = uuid4()
-    user = User(
-        id=user_id,
-        email=email,
-        username=username,
-        full_name=(identity.name or username)[:FULL_NAME_MAX],
-        role=identity.role,
-        external_id=identity.subject,
-        created_by=user_id,
-        updated_by=user_id,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(user)
-    except IntegrityError as error:
-        if EMAIL_TAKEN in str(error.orig):
-            raise Unauthenticated(
-                f"a user with the email {email} already exists in this organization, not linked"
-                " to this sign-in: an admin links it by giving it this externalId"
-            ) from None
-        # Another request of the same user's first sign-in created it meanwhile.
-        found = await _find(session, identity)
-        if found is None:
-            raise
-        return found
-    return user_id
+    for _ in range(ATTEMPTS):
+        username = await _free_username(session, identity, email)
+        user_id = uuid4()
+        user = User(
+            id=user_id,
+            email=email,
+            username=username,
+            full_name=(identity.name or username)[:FULL_NAME_MAX],
+            role=identity.role,
+            external_id=identity.subject,
+            created_by=user_id,
+            updated_by=user_id,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(user)
+        except IntegrityError as error:
+            # Another first request of the same user may have created it meanwhile (its email
+            # and username collide too, in whichever order the constraints are checked).
+            if (found := await _find(session, identity)) is not None:
+                return found
+            if EMAIL_TAKEN in str(error.orig):
+                raise Unauthenticated(
+                    f"a user with the email {email} already exists in this organization, not"
+                    " linked to this sign-in: an admin links it by giving it this externalId"
+                ) from None
+            if USERNAME_TAKEN not in str(error.orig):
+                raise
+            continue  # someone else's first sign-in took the username: number it anew
+        return user_id
+    raise Unauthenticated("the user could not be created; try again")
 
 
 async def _free_username(session: AsyncSession, identity: Identity, email: str) -> str:

@@ -27,6 +27,7 @@ from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError
 from gql_server.auth import Unauthenticated
 from gql_server.providers import MISSING, ClaimPath, IdentityProvider, claim, is_uuid
 from models import Role
+from models.user import EXTERNAL_ID_MAX
 
 FETCH_TIMEOUT_SECONDS = 5.0
 # The most senior role wins when a token carries several that map.
@@ -177,6 +178,8 @@ def identity(provider: IdentityProvider, payload: dict[str, Any]) -> Identity:
     subject = _text(payload, provider.subject_claim)
     if subject is None:
         raise Unauthenticated(f"the token has no subject (claim {_named(provider.subject_claim)})")
+    if len(subject) > EXTERNAL_ID_MAX:
+        raise Unauthenticated(f"the token's subject is longer than {EXTERNAL_ID_MAX} characters")
     if provider.organization is not None:
         organization = provider.organization
         by_slug = not is_uuid(organization)
@@ -217,7 +220,8 @@ def _text(payload: dict[str, Any], path: ClaimPath) -> str | None:
     value = claim(payload, path)
     if value is MISSING or value is None or isinstance(value, dict | list | bool):
         return None
-    text = str(value).strip()
+    # PostgreSQL text holds no NUL; a claim's value is the provider's, not ours to refuse.
+    text = str(value).replace("\x00", "").strip()
     return text or None
 
 

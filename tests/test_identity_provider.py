@@ -7,6 +7,7 @@ one with its JWKS URL given, bound to one organization, users linked by an admin
 keys cannot be fetched.
 """
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -368,3 +369,56 @@ async def test_both_websocket_protocols_take_the_providers_tokens(
         assert error["type"] == "connection_error"
         assert "another audience" in error["payload"]["message"]
         await legacy.close()
+
+
+async def test_concurrent_first_sign_ins_make_one_user_each(
+    client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The same user's first requests at once, and two users wanting the same username."""
+    subject = str(uuid.uuid4())
+    name = f"lin{uuid.uuid4().hex[:6]}"
+    same = [acme_token(world, subject, email=f"{name}@example.com") for _ in range(4)]
+    others = [
+        acme_token(world, email=f"{uuid.uuid4().hex[:8]}@example.com", preferred_username=name)
+        for _ in range(3)
+    ]
+    answers = await asyncio.gather(*(viewer(client, token) for token in [*same, *others]))
+    assert [answer.status_code for answer in answers] == [200] * 7, [a.text for a in answers]
+    ids = {answer.json()["data"]["viewer"]["id"] for answer in answers[:4]}
+    assert len(ids) == 1
+    assert len(await users_of(sessionmaker, world.acme, subject)) == 1
+    usernames = [answer.json()["data"]["viewer"]["username"] for answer in answers]
+    assert len(set(usernames[3:])) == 4  # the first user's, and three more
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"sub": "x" * 256}, "the token's subject is longer than 255 characters"),
+        ({"sub": ""}, "the token has no subject (claim `sub`)"),
+        ({"email": "not an email"}, "a first sign-in needs a valid email: "),
+    ],
+)
+async def test_odd_claims_are_refused_not_failed(
+    client: httpx.AsyncClient, world: World, claims: dict[str, Any], expected: str
+) -> None:
+    subject = claims.pop("sub", None)
+    token = (
+        acme_token(world, **claims)
+        if subject is None
+        else world.keycloak.token(sub=subject, **{CLAIMS: {"org": world.acme.slug}})
+    )
+    assert refused(await viewer(client, token)).startswith(expected)
+
+
+async def test_nul_characters_in_claims_are_dropped(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    token = acme_token(
+        world,
+        email=f"{uuid.uuid4().hex[:8]}@example.com",
+        name="Nul\x00Name",
+        preferred_username="a\x00b",
+    )
+    response = await viewer(client, token)
+    assert response.json()["data"]["viewer"]["fullName"] == "NulName"
