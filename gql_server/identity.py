@@ -22,7 +22,7 @@ from urllib.error import URLError
 
 import jwt
 from jwt import PyJWK, PyJWKClient
-from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError
+from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKSetError
 
 from gql_server.auth import Unauthenticated
 from gql_server.providers import MISSING, ClaimPath, IdentityProvider, claim, is_uuid
@@ -30,6 +30,9 @@ from models import Role
 from models.user import EXTERNAL_ID_MAX
 
 FETCH_TIMEOUT_SECONDS = 5.0
+# How PyJWKClient says that the keys, fetched again if the cooldown allowed, hold no such kid
+# (its other errors are the provider's: no JSON, no signing keys).
+NO_SUCH_KEY = "Unable to find a signing key that matches"
 # The most senior role wins when a token carries several that map.
 _SENIORITY = (Role.ADMIN, Role.INSTRUCTOR, Role.STUDENT)
 
@@ -66,12 +69,16 @@ class ProviderKeys:
         client = await self._jwks_client()
         try:
             return await asyncio.to_thread(client.get_signing_key, kid)
-        except PyJWKClientConnectionError as error:
-            raise ProviderUnavailable(f"{self.provider.issuer}: {error}") from None
-        except PyJWKClientError:
+        except PyJWKClientError as error:
+            if isinstance(error, PyJWKClientConnectionError) or not str(error).startswith(
+                NO_SUCH_KEY
+            ):
+                raise ProviderUnavailable(f"{self.provider.issuer}: {error}") from None
             raise Unauthenticated(
                 f"the token was signed with a key {self.provider.issuer} does not publish"
             ) from None
+        except (PyJWKSetError, ValueError) as error:  # not JSON, or no key of it usable
+            raise ProviderUnavailable(f"{self.provider.issuer}: {error}") from None
 
     async def _jwks_client(self) -> PyJWKClient:
         if self._client is not None:

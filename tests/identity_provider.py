@@ -46,6 +46,7 @@ class Provider:
         self.realm = realm
         self.keys: list[Key] = [Key.generate()]
         self.hits: Counter[str] = Counter()
+        self.jwks_body: bytes | None = None  # served instead of the keys, when set
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
 
@@ -112,11 +113,16 @@ class Provider:
                         "jwks_uri": provider.jwks_url,
                     }
                 elif self.path == f"{prefix}/protocol/openid-connect/certs":
+                    if provider.jwks_body is not None:
+                        self._send(provider.jwks_body)
+                        return
                     body = {"keys": [key.public_jwk() for key in provider.keys]}
                 else:
                     self.send_error(404)
                     return
-                content = json.dumps(body).encode()
+                self._send(json.dumps(body).encode())
+
+            def _send(self, content: bytes) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(content)))

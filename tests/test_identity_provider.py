@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 import models
 from gql_server.app import create_app
+from gql_server.identity import identity
 from gql_server.providers import IdentityProvider
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
@@ -345,6 +346,24 @@ async def test_a_provider_that_cannot_be_reached_is_a_503(
     assert response.headers["retry-after"]
 
 
+@pytest.mark.parametrize("body", [b"<html>maintenance</html>", b'{"keys": []}', b"[1, 2]"])
+async def test_keys_that_cannot_be_read_are_a_503_and_the_old_ones_stay(
+    client: httpx.AsyncClient, world: World, body: bytes
+) -> None:
+    email = {"email": f"{uuid.uuid4().hex[:8]}@example.com"}
+    subject = str(uuid.uuid4())
+    assert (await viewer(client, acme_token(world, subject, **email))).status_code == 200
+    world.keycloak.jwks_body = body
+    try:
+        unknown = acme_token(world, subject, key=Key.generate())  # makes it fetch the keys
+        response = await viewer(client, unknown)
+    finally:
+        world.keycloak.jwks_body = None
+    assert response.status_code == 503, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert (await viewer(client, acme_token(world, subject, **email))).status_code == 200
+
+
 async def test_both_websocket_protocols_take_the_providers_tokens(
     world: World, database_url: str
 ) -> None:
@@ -422,3 +441,33 @@ async def test_nul_characters_in_claims_are_dropped(
     )
     response = await viewer(client, token)
     assert response.json()["data"]["viewer"]["fullName"] == "NulName"
+
+
+def test_the_claim_mapping_reads_ids_slugs_and_roles() -> None:
+    org = str(uuid.uuid4())
+    by_id = IdentityProvider(
+        issuer="https://idp.example.com/",
+        audience="api",
+        organization_claim="org_id",
+        subject_claim="https://example.com/uid",
+        role_claim="https://example.com/claims.roles",
+        roles={"Admin": models.Role.ADMIN},
+    )
+    payload = {
+        "sub": "ignored",
+        "https://example.com/uid": "u-7",
+        "org_id": org,
+        "https://example.com/claims": {"roles": ["Reader", "INSTRUCTOR", "Admin"]},
+        "exp": 100,
+    }
+    read = identity(by_id, payload)
+    assert (read.subject, read.organization, read.by_slug) == ("u-7", org, False)
+    assert read.role is models.Role.ADMIN  # the most senior of those that map
+    assert read.expires_at == 130  # the clock skew included
+    assert identity(by_id, {**payload, CLAIMS: {"roles": "Reader"}}).role is models.Role.STUDENT
+
+    fixed = IdentityProvider(issuer="https://idp.example.com/", audience="api", organization="acme")
+    assert (identity(fixed, payload).organization, identity(fixed, payload).by_slug) == (
+        "acme",
+        True,
+    )
