@@ -33,6 +33,7 @@ FETCH_TIMEOUT_SECONDS = 5.0
 # How PyJWKClient says that the keys, fetched again if the cooldown allowed, hold no such kid
 # (its other errors are the provider's: no JSON, no signing keys).
 NO_SUCH_KEY = "Unable to find a signing key that matches"
+_NOT_ALLOWED = "the token's algorithm is not allowed (allowed: {})"
 # The most senior role wins when a token carries several that map.
 _SENIORITY = (Role.ADMIN, Role.INSTRUCTOR, Role.STUDENT)
 
@@ -145,9 +146,13 @@ class Providers:
         keys = self._keys[issuer]
         provider = keys.provider
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
+            header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise Unauthenticated("the token is invalid") from None
+        # Refused before any key is looked up: such a token costs the provider nothing.
+        if header.get("alg") not in provider.algorithms:
+            raise Unauthenticated(_NOT_ALLOWED.format(", ".join(provider.algorithms)))
+        kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthenticated("the token names no signing key (kid)")
         key = await keys.signing_key(kid)
@@ -169,10 +174,8 @@ class Providers:
             raise Unauthenticated(
                 f"the token is for another audience (expected {', '.join(provider.audience)})"
             ) from None
-        except jwt.InvalidAlgorithmError:
-            raise Unauthenticated(
-                f"the token's algorithm is not allowed (allowed: {', '.join(provider.algorithms)})"
-            ) from None
+        except jwt.InvalidAlgorithmError:  # the key's own algorithm is another
+            raise Unauthenticated(_NOT_ALLOWED.format(", ".join(provider.algorithms))) from None
         except jwt.MissingRequiredClaimError as error:
             raise Unauthenticated(f"the token has no `{error.claim}` claim") from None
         except jwt.InvalidTokenError:
