@@ -117,6 +117,9 @@ class ProviderKeys:
                 " with a jwks_uri"
             )
         url: str = document["jwks_uri"]
+        if self.provider.issuer.startswith("https://") and not url.startswith("https://"):
+            self._failed_at = time.monotonic()  # keys over plain HTTP could be anyone's
+            raise ProviderUnavailable(f"{self.provider.discovery_url}: jwks_uri is not https")
         return url
 
 
