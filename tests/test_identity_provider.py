@@ -473,3 +473,26 @@ def test_the_claim_mapping_reads_ids_slugs_and_roles() -> None:
         "acme",
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"issuer": "https://idp.example.com/", "jwks_uri": "http://idp.example.com/k"}, "https"),
+        ({"issuer": "https://evil.example.com/", "jwks_uri": "https://e/k"}, "does not describe"),
+        ({"issuer": "https://idp.example.com/"}, "does not describe"),
+    ],
+)
+async def test_discovery_must_describe_the_issuer_over_https(
+    monkeypatch: pytest.MonkeyPatch, document: dict[str, str], expected: str
+) -> None:
+    from gql_server import identity as module
+
+    monkeypatch.setattr(module, "_fetch_json", lambda _url: document)
+    keys = module.ProviderKeys(
+        IdentityProvider(issuer="https://idp.example.com/", audience="api", organization="acme")
+    )
+    with pytest.raises(module.ProviderUnavailable, match=expected):
+        await keys.signing_key("kid")
+    with pytest.raises(module.ProviderUnavailable, match="discovery failed moments ago"):
+        await keys.signing_key("kid")  # not asked again before the cooldown
