@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gql_server import unavailable
 from gql_server.auth import Claims, Unauthenticated
+from gql_server.citus import CITUS
 from gql_server.identity import Identity
-from gql_server.providers import is_uuid
+from gql_server.providers import SLUG, is_uuid
 from gql_server.tenancy import begin_tenant
 from loaders import INCLUDE_DELETED
 from models import User, normalize_email
@@ -48,7 +49,14 @@ async def user_of(
         raise Unauthenticated(
             f"{provider.issuer} does not sign in to organization {identity.organization!r}"
         )
+    if identity.by_slug and not SLUG.fullmatch(identity.organization):
+        raise Unauthenticated(f"no organization {identity.organization!r}")
     async with unavailable.reaching_database(partial(_transaction, sessionmaker)) as session:
+        connection = await session.connection()
+        if connection.info.get(CITUS):  # the workers see only SET LOCAL (gql_server.citus)
+            setting = "app.tenant_slug" if identity.by_slug else "app.tenant_id"
+            value = identity.organization if identity.by_slug else str(UUID(identity.organization))
+            await session.execute(text(f"set local {setting} = '{value}'"))  # checked above
         found = await session.execute(
             _ORGANIZATION, {"ref": identity.organization, "by_slug": identity.by_slug}
         )
