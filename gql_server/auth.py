@@ -1,5 +1,6 @@
-"""The server's own bearer JWTs: `sub` = user id, `org` = organization id, `role`; HS256 by
-default, RS256 (or another asymmetric algorithm) with one public key. Tokens of the organizations'
+"""The server's own bearer JWTs: `sub` = user id, `org` = organization id, and `role` for the
+client to read (the viewer's role is always the database's: `open_scope`); HS256 by default,
+RS256 (or another asymmetric algorithm) with one public key. Tokens of the organizations'
 identity providers are read by `gql_server.authenticator`, into the same `Claims`.
 
 The tenant comes from the verified token only. Whether the user is still active is checked
@@ -27,7 +28,6 @@ class Unauthenticated(Exception):
 class Claims:
     user_id: UUID
     organization_id: UUID
-    role: Role
     expires_at: float  # seconds since the epoch
 
     @property
@@ -62,7 +62,6 @@ def _verified(token: str, key: str, algorithm: str) -> Claims:
         claims = Claims(
             user_id=UUID(str(payload["sub"])),
             organization_id=UUID(str(payload["org"])),
-            role=Role(payload.get("role", Role.STUDENT)),
             expires_at=float(payload["exp"]),
         )
         return claims

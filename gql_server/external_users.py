@@ -73,7 +73,6 @@ async def user_of(
     return Claims(
         user_id=user_id,
         organization_id=organization.id,
-        role=identity.role,
         expires_at=identity.expires_at,
     )
 
