@@ -53,6 +53,7 @@ FAILURES = (
     AlreadySeeded,
     embedded.InUse,
     embedded.NotADataFolder,
+    embedded.StartFailed,
 )
 
 

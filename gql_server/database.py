@@ -1,7 +1,7 @@
 """The engine: one connection pool per process, created in the app's lifespan."""
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, event
 from sqlalchemy.engine import make_url
@@ -17,7 +17,10 @@ from gql_server import embedded
 from gql_server.settings import Settings
 from gql_server.tenancy import count_statements
 
-_embedded_servers: list[object] = []
+if TYPE_CHECKING:
+    from gql_server.embedded_server import EmbeddedServer
+
+_embedded_servers: list["EmbeddedServer"] = []
 # Opening a connection to a database that does not answer (a host gone from the network) gives
 # up after this long: the request is answered 503 rather than left waiting.
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -38,7 +41,7 @@ def resolve_database_url(settings: Settings) -> str:
 def release_embedded() -> None:
     """This process is done with the embedded database; the last process done stops it.
 
-    pgserver also does this at exit, but a uvicorn worker ends by re-raising the SIGTERM it
+    The server is also released at exit, but a uvicorn worker ends by re-raising the SIGTERM it
     shut down for, which skips exit handlers: the app's lifespan says so itself.
     """
     while _embedded_servers:
