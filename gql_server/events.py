@@ -8,10 +8,10 @@ then counts as listening again, so an open subscription receives every committed
 once, in the outbox's order, however long the connection was away (within the retention).
 
 When that connection is lost (the database restarts, the network drops it, a keepalive goes
-unanswered), the listener reconnects with exponential backoff. While an event waits for an older
-transaction still in flight (see `gql_server.outbox`), the listener asks again after
-`HOLD_BACK_POLL_SECONDS`, less and less often: that transaction may end without a notification
-(a rollback).
+unanswered), the listener reconnects with exponential backoff, a second at most. While an event
+waits for an older transaction still in flight (see `gql_server.outbox`), the listener asks again
+after `HOLD_BACK_POLL_SECONDS`, less and less often: that transaction may end without a
+notification (a rollback).
 
 The hub also prunes the outbox: every `GQL_EVENT_PRUNE_INTERVAL_SECONDS`, the events older than
 `GQL_EVENT_RETENTION_SECONDS` go, a small batch per transaction.
@@ -42,7 +42,9 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 FIRST_CONNECT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 BACKOFF_SECONDS = 0.1
-MAX_BACKOFF_SECONDS = 5.0
+# A refused connection costs the database next to nothing, and every second the listener waits
+# after the database is back is a second of events held back from every subscriber.
+MAX_BACKOFF_SECONDS = 1.0
 # Events read from the outbox per statement.
 READ_BATCH = 500
 # Events deleted per pruning transaction: short, so vacuum and replicas keep up.

@@ -103,11 +103,15 @@ def serving(env: dict[str, str], *args: str, log: Path | None = None) -> Iterato
             stderr=output,
         )
     served = Served(process, port)
+
+    def said() -> str:
+        return f", its log:\n{log.read_text()}" if log else ""
+
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not served.ready():
-            assert process.poll() is None, f"gql-server serve exited with {process.returncode}"
-            assert time.monotonic() < deadline, "gql-server serve did not become ready"
+            assert process.poll() is None, f"gql-server serve exited ({process.returncode}){said()}"
+            assert time.monotonic() < deadline, f"gql-server serve did not become ready{said()}"
             time.sleep(0.05)
         yield served
     finally:

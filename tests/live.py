@@ -22,6 +22,7 @@ from gql_server.app import create_app
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from tests.api import token_for
+from tests.command import START_TIMEOUT_SECONDS
 from tests.factories import make_content, make_org, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +124,7 @@ async def processes(
 
 
 async def _wait_until_live(server: LiveServer, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
     async with httpx.AsyncClient(base_url=server.http_url) as client:
         while time.monotonic() < deadline:
             if process.returncode is not None:

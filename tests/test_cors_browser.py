@@ -25,6 +25,7 @@ from tests.browser import (  # noqa: F401 (the browser fixture)
 )
 from tests.factories import make_content
 from tests.live import Tenant, make_tenant
+from tests.waiting import WAIT_SECONDS
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -70,6 +71,8 @@ socket.onclose = (event) => {
 </script></body></html>
 """
 PUBLISH = "mutation ($id: ID!) { publishContent(input: {id: $id}) { userErrors { code } } }"
+# Published one a second until the page has received an event: for as long as a wait may last.
+DRAFTS = int(WAIT_SECONDS)
 
 
 @dataclass
@@ -113,7 +116,7 @@ async def tenant(
     async with tenant_session(sessionmaker, tenant.org.id) as db:
         drafts = [
             await make_content(db, author=tenant.instructor, status=models.ContentStatus.DRAFT)
-            for _ in range(10)
+            for _ in range(DRAFTS)
         ]
     return tenant, drafts
 

@@ -3,7 +3,7 @@ who may read it. Real transactions on the suite's database; no sockets."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,6 +23,7 @@ from schema.events import ContentChange, Event, EventKind, Position, Topic, publ
 from tests.factories import make_org
 from tests.live import Gate
 from tests.test_subscriptions_events import info_for
+from tests.waiting import WAIT_SECONDS, until
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -59,15 +60,7 @@ def fanout_of(listener: EventListener) -> Fanout:
     return fanout
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
-
-
-async def received(events: Subscription, count: int, seconds: float = 5.0) -> list[Event]:
+async def received(events: Subscription, count: int, seconds: float = WAIT_SECONDS) -> list[Event]:
     return [await asyncio.wait_for(anext(events), seconds) for _ in range(count)]
 
 
@@ -152,7 +145,7 @@ async def test_events_committed_while_the_listener_is_away_arrive_once_in_order(
 
         gate.open.clear()
         await gate.connections[-1].close()  # the connection drops; reconnecting waits
-        await until(lambda: not listener.listening)
+        await until(lambda: not listener.listening, "the listener away")
         burst = [edit(org, content_id) for _ in range(30)]
         for event in burst:
             async with writing(sessionmaker, event):

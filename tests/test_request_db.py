@@ -13,6 +13,7 @@ from gql_server.tenancy import tenant_session
 from loaders import RequestDB
 from loaders.session import RequestOver
 from tests.factories import count_rows, make_org, unique
+from tests.waiting import Deadline
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -63,12 +64,13 @@ async def until_running(sessionmaker: Sessionmaker, marker: str) -> None:
         "select count(*) from pg_stat_activity where state = 'active' and query like :pattern"
         " and pid <> pg_backend_pid()"
     )
+    deadline = Deadline("the statement started")
     async with sessionmaker() as observer:
-        for _ in range(1000):
+        while deadline.running():
             if await observer.scalar(query, {"pattern": f"%'{marker}'%"}):
                 return
             await asyncio.sleep(0.005)
-    raise AssertionError("the statement never started")
+    raise deadline.missed()
 
 
 async def test_nothing_runs_after_finish(sessionmaker: Sessionmaker) -> None:

@@ -2,7 +2,6 @@
 socket with 4400 and a reason, on either protocol, and the server goes on serving; a token is
 checked on every event and closes the socket with 4401 the moment it expires."""
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from gql_server.tenancy import tenant_session
 from schema.node import to_global_id
 from tests.api import gql, token_for
 from tests.live import LiveServer, in_process, make_tenant
+from tests.waiting import until
 from tests.wsclient import GraphQLSocket
 
 Sessionmaker = async_sessionmaker[AsyncSession]
@@ -138,10 +138,7 @@ async def test_a_user_deactivated_meanwhile_gets_no_more_events(
     await socket.subscribe(SUBSCRIPTION)
     assert server.app is not None
     fanout = server.app.state.events.fanout
-    for _ in range(500):  # until the subscription is registered
-        if len(fanout):
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(fanout), "the subscription registered")
     async with tenant_session(sessionmaker, tenant.org.id) as db:
         await db.execute(
             update(models.User)

@@ -22,6 +22,7 @@ from schema.events import CHANNEL, ContentChange, Event, EventKind, Topic, publi
 from schema.mutations.run import run_mutation
 from schema.mutations.user_errors import UserError, fail
 from tests.factories import make_org
+from tests.waiting import WAIT_SECONDS
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -58,7 +59,7 @@ def info_for(session: AsyncSession, org: uuid.UUID) -> Any:
     return SimpleNamespace(context=Context(viewer, db, Loaders(db, viewer.id), PageLimits()))
 
 
-async def next_event(events: AsyncIterator[Event], seconds: float = 2.0) -> Event:
+async def next_event(events: AsyncIterator[Event], seconds: float = WAIT_SECONDS) -> Event:
     """The next event, as it was published (without the position the outbox gave it)."""
     event = await asyncio.wait_for(anext(events), seconds)
     assert event.position is not None
@@ -175,7 +176,7 @@ async def test_a_subscriber_that_falls_behind_is_dropped_without_slowing_the_oth
         for event in events:
             fanout.publish(event)
             await asyncio.sleep(0)  # the reader keeps up; the stuck subscriber never reads
-        await asyncio.wait_for(reader, 1)
+        await asyncio.wait_for(reader, WAIT_SECONDS)
         assert received == events
         assert overflows == ["stuck"]
         assert len(fanout) == 1

@@ -16,6 +16,7 @@ from tests.api import gql
 from tests.browser import BROWSER_WAIT_SECONDS, browser, server  # noqa: F401
 from tests.factories import make_content
 from tests.live import make_tenant
+from tests.waiting import Deadline
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
 SUBSCRIPTION = "subscription { contentPublished { title } }"
 PUBLISH = "mutation ($id: ID!) { publishContent(input: {id: $id}) { userErrors { code } } }"
 EDITOR = "return document.querySelector(arguments[0]).CodeMirror"
+QUERY_EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+# GraphiQL (@graphiql/react) keeps what it parsed of the editor's document on the editor.
+PARSED_AS_SUBSCRIPTION = (
+    f"const operations = {QUERY_EDITOR}.operations;"
+    " return Boolean(operations && operations.length"
+    " && operations[0].operation === 'subscription');"
+)
 
 
 @pytest.mark.browser
@@ -38,31 +46,31 @@ async def test_graphiql_shows_the_events_of_a_subscription(
     from selenium.webdriver.support.wait import WebDriverWait
 
     tenant = await make_tenant(sessionmaker)
-    async with tenant_session(sessionmaker, tenant.org.id) as db:
-        drafts = [
-            await make_content(db, author=tenant.instructor, status=models.ContentStatus.DRAFT)
-            for _ in range(10)
-        ]
     browser.get(f"{server}/graphql#token={tenant.token(settings, tenant.student)}")
-    run = WebDriverWait(browser, BROWSER_WAIT_SECONDS).until(
-        ec.element_to_be_clickable((By.CSS_SELECTOR, ".graphiql-execute-button"))
-    )
-    browser.execute_script(
-        f"{EDITOR}.setValue(arguments[1])", ".graphiql-query-editor .CodeMirror", SUBSCRIPTION
-    )
-    # GraphiQL parses the edited document on its own schedule; run it only once it did, or the
-    # subscription would go out as an HTTP request.
-    await asyncio.sleep(0.5)
+    wait = WebDriverWait(browser, BROWSER_WAIT_SECONDS)
+    run = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".graphiql-execute-button")))
+    browser.execute_script(f"{QUERY_EDITOR}.setValue(arguments[0])", SUBSCRIPTION)
+    # GraphiQL parses the edited document on its own schedule (debounced) and sends what it
+    # parsed as a subscription over the WebSocket: run it only once it did, or it would go out
+    # as an HTTP request.
+    wait.until(lambda _: browser.execute_script(PARSED_AS_SUBSCRIPTION))
     run.click()
 
     def shown() -> str:
         text: str = browser.execute_script(f"{EDITOR}.getValue()", ".result-window .CodeMirror")
         return text
 
+    # Nothing says when the subscription has started: publish contents, one at a time, until
+    # the result pane shows one.
     instructor = tenant.token(settings, tenant.instructor)
     published: list[str] = []
+    deadline = Deadline("an event shown in GraphiQL")
     async with httpx.AsyncClient(base_url=server) as http:
-        for draft in drafts:  # until the subscription has started: there is no signal for it
+        while deadline.running():
+            async with tenant_session(sessionmaker, tenant.org.id) as db:
+                draft = await make_content(
+                    db, author=tenant.instructor, status=models.ContentStatus.DRAFT
+                )
             response = await gql(
                 http, PUBLISH, {"id": to_global_id("Content", draft.id)}, token=instructor
             )
@@ -73,4 +81,4 @@ async def test_graphiql_shows_the_events_of_a_subscription(
                     return
                 await asyncio.sleep(0.05)
     browser.save_screenshot(str(tmp_path / "graphiql.png"))
-    raise AssertionError(f"no event shown; the result pane reads {shown()!r}")
+    raise AssertionError(f"{deadline.missed()}; the result pane reads {shown()!r}")

@@ -8,15 +8,12 @@ something was committed while it was away.
 
 import asyncio
 import logging
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from pgserver._commands import pg_ctl
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -30,6 +27,8 @@ from schema.node import to_global_id
 from tests.api import gql
 from tests.factories import make_content
 from tests.live import Gate, LiveServer, Tenant, in_process, make_tenant
+from tests.reliability.postgres import own_postgres, restart, stop
+from tests.waiting import Deadline, until
 from tests.wsclient import GraphQLSocket
 
 CONTENT_CHANGED = """
@@ -48,13 +47,9 @@ BURST = 20
 
 
 @pytest.fixture(scope="module")
-def own_database() -> Any:
-    with tempfile.TemporaryDirectory(prefix="gql-test-restart-") as data_dir:
-        server = embedded.start(Path(data_dir) / "pgdata")
-        try:
-            yield server
-        finally:
-            server.cleanup()
+def own_database() -> Iterator[Any]:
+    with own_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +64,6 @@ async def live(own_database: Any) -> AsyncIterator[tuple[LiveServer, Tenant]]:
         yield server, tenant
 
 
-def stop(server: Any) -> None:
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
-
-
 async def edit_when_back(http: httpx.AsyncClient, token: str, pk: uuid.UUID) -> int:
     """Edit the content once HTTP requests work again; its new version.
 
@@ -81,7 +72,8 @@ async def edit_when_back(http: httpx.AsyncClient, token: str, pk: uuid.UUID) -> 
     """
     headers = {"Authorization": f"Bearer {token}"}
     content = to_global_id("Content", pk)
-    for _ in range(200):
+    deadline = Deadline("HTTP requests work again")
+    while deadline.running():
         read = await http.post(
             "/graphql", json={"query": VERSION, "variables": {"id": content}}, headers=headers
         )
@@ -92,17 +84,7 @@ async def edit_when_back(http: httpx.AsyncClient, token: str, pk: uuid.UUID) -> 
             assert response.data["updateContent"]["userErrors"] == []
             return version + 1
         await asyncio.sleep(0.05)
-    raise AssertionError("HTTP requests never worked again")
-
-
-def restart(server: Any) -> None:
-    """`pg_ctl restart -m fast`, as pgserver runs it (as user `pgserver` when we are root)."""
-    pg_ctl(
-        ["-w", "-m", "fast", "-l", str(server.log), "restart"],
-        pgdata=server.pgdata,
-        user=server.system_user,
-        timeout=30,
-    )
+    raise deadline.missed()
 
 
 async def test_subscribers_get_events_after_the_database_restarts(
@@ -121,10 +103,8 @@ async def test_subscribers_get_events_after_the_database_restarts(
     for socket in sockets:
         await socket.acknowledged()
         await socket.subscribe(CONTENT_CHANGED, {"id": content})
-    for _ in range(500):
-        if len(server.app.state.events.fanout) == SUBSCRIBERS:
-            break
-        await asyncio.sleep(0.01)
+    fanout = server.app.state.events.fanout
+    await until(lambda: len(fanout) == SUBSCRIBERS, "every subscription registered")
 
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         admin = tenant.token(settings, tenant.admin)
@@ -133,11 +113,10 @@ async def test_subscribers_get_events_after_the_database_restarts(
             assert (await socket.next())["data"]["contentChanged"]["content"]["version"] == version
 
         await asyncio.to_thread(restart, own_database)
-        for _ in range(1000):
-            if listener.listening and "event listener reconnected" in caplog.text:
-                break
-            await asyncio.sleep(0.01)
-        assert "event listener reconnected" in caplog.text
+        await until(
+            lambda: listener.listening and "event listener reconnected" in caplog.text,
+            "the listener reconnected",
+        )
 
         version = await edit_when_back(http, admin, tenant.published.id)
         for socket in sockets:  # the same sockets: nobody reconnected
@@ -160,10 +139,7 @@ async def test_while_the_database_is_down_nothing_breaks_for_good(
     socket = await GraphQLSocket.open(server.ws_url, token)
     await socket.acknowledged()
     await socket.subscribe(CONTENT_CHANGED, {"id": to_global_id("Content", content.id)})
-    for _ in range(500):
-        if len(fanout) == 1:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(fanout) == 1, "the subscription registered")
 
     listener: EventListener = server.app.state.events.listener
     gate = Gate(listener.connect)
@@ -187,11 +163,7 @@ async def test_while_the_database_is_down_nothing_breaks_for_good(
                 ContentChange.UPDATED,
             )
         )
-        for _ in range(500):
-            if "subscription event not delivered" in caplog.text:
-                break
-            await asyncio.sleep(0.01)
-        assert "subscription event not delivered" in caplog.text
+        await until(lambda: "subscription event not delivered" in caplog.text, "the event given up")
     finally:
         await asyncio.to_thread(own_database.ensure_postgres_running)
 
@@ -220,10 +192,7 @@ async def test_a_burst_committed_while_the_listener_is_away_arrives_once_and_in_
     await socket.acknowledged()
     await socket.subscribe(CONTENT_PUBLISHED)
     fanout = server.app.state.events.fanout
-    for _ in range(500):
-        if len(fanout) == 1:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(fanout) == 1, "the subscription registered")
 
     gate.open.clear()
     await asyncio.to_thread(restart, own_database)
@@ -256,7 +225,8 @@ async def drafts(engine: AsyncEngine, tenant: Tenant, count: int) -> list[models
 async def publish_when_back(http: httpx.AsyncClient, token: str, pk: uuid.UUID) -> None:
     """Publish the content once HTTP requests work again (see `edit_when_back`)."""
     variables = {"id": to_global_id("Content", pk)}
-    for _ in range(200):
+    deadline = Deadline("HTTP requests work again")
+    while deadline.running():
         response = await http.post(
             "/graphql",
             json={"query": PUBLISH, "variables": variables},
@@ -266,4 +236,4 @@ async def publish_when_back(http: httpx.AsyncClient, token: str, pk: uuid.UUID) 
             assert response.json()["data"]["publishContent"]["userErrors"] == []
             return
         await asyncio.sleep(0.05)
-    raise AssertionError("HTTP requests never worked again")
+    raise deadline.missed()

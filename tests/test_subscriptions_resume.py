@@ -14,8 +14,9 @@ from gql_server.metrics import EVENTS_REPLAYED
 from gql_server.settings import Settings
 from tests.api import gql
 from tests.live import LiveServer, Tenant, in_process, make_tenant
-from tests.test_subscriptions import PUBLISH, UPDATE, fanout, gid, server_settings, until
+from tests.test_subscriptions import PUBLISH, UPDATE, fanout, gid, server_settings
 from tests.test_subscriptions_processes import drafts
+from tests.waiting import until
 from tests.wsclient import GraphQLSocket
 
 CONTENT_CHANGED = """
@@ -52,7 +53,7 @@ async def subscribe(
     socket = await GraphQLSocket.open(server.ws_url, token)
     await socket.acknowledged()
     await socket.subscribe(query, variables)
-    await until(lambda: len(fanout(server)) > before)
+    await until(lambda: len(fanout(server)) > before, "the subscription registered")
     return socket
 
 

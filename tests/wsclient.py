@@ -8,6 +8,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.waiting import WAIT_SECONDS
+
 PROTOCOL = "graphql-transport-ws"
 
 
@@ -25,7 +27,7 @@ class GraphQLSocket:
     async def open(
         cls, url: str, token: str | None = None, *, init: bool = True, subprotocol: str = PROTOCOL
     ) -> "GraphQLSocket":
-        connection = await connect(url, subprotocols=[subprotocol], open_timeout=5)  # type: ignore[list-item]
+        connection = await connect(url, subprotocols=[subprotocol], open_timeout=WAIT_SECONDS)  # type: ignore[list-item]
         socket = cls(connection)
         if init:
             payload = {} if token is None else {"Authorization": f"Bearer {token}"}
@@ -35,12 +37,12 @@ class GraphQLSocket:
     async def send(self, message: dict[str, Any]) -> None:
         await self.connection.send(json.dumps(message))
 
-    async def receive(self, seconds: float = 5.0) -> dict[str, Any]:
+    async def receive(self, seconds: float = WAIT_SECONDS) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.connection.recv(), seconds)
         message: dict[str, Any] = json.loads(raw)
         return message
 
-    async def acknowledged(self, seconds: float = 5.0) -> None:
+    async def acknowledged(self, seconds: float = WAIT_SECONDS) -> None:
         message = await self.receive(seconds)
         assert message["type"] == "connection_ack", message
 
@@ -51,7 +53,7 @@ class GraphQLSocket:
             {"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}
         )
 
-    async def next(self, seconds: float = 5.0) -> dict[str, Any]:
+    async def next(self, seconds: float = WAIT_SECONDS) -> dict[str, Any]:
         """The payload of the next `next` message (skipping pongs)."""
         while True:
             message = await self.receive(seconds)
@@ -61,13 +63,15 @@ class GraphQLSocket:
             assert message["type"] == "pong", message
 
     async def nothing_within(self, seconds: float) -> bool:
+        """No message within `seconds`. Only proves something where an expected message then
+        follows, in order; alone, a late message on a loaded machine would pass unnoticed."""
         try:
             message = await self.receive(seconds)
         except TimeoutError:
             return True
         raise AssertionError(f"expected no message, got {message}")
 
-    async def closed(self, seconds: float = 5.0) -> Closed:
+    async def closed(self, seconds: float = WAIT_SECONDS) -> Closed:
         try:
             while True:
                 await asyncio.wait_for(self.connection.recv(), seconds)

@@ -1,7 +1,7 @@
 """A PostgreSQL of a test's own (embedded, in a temporary folder), to stop and start at will.
 
 pgserver runs the server as the `pgserver` system user when we are root; `pg_ctl` is run as
-that user too (as in tests/test_subscriptions_restart.py).
+that user too. Used here and by tests/test_subscriptions_restart.py.
 """
 
 import asyncio
@@ -28,16 +28,27 @@ def own_postgres() -> Iterator[Any]:
             server.cleanup()
 
 
+# pg_ctl's own wait, and ours for pg_ctl: a loaded machine may take its time.
+PG_CTL_SECONDS = 120
+
+
 def stop(server: Any) -> None:
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    """`pg_ctl stop -m fast`, as pgserver runs it (as user `pgserver` when we are root)."""
+    pg_ctl(
+        ["-w", "-t", str(PG_CTL_SECONDS), "-m", "fast", "stop"],
+        pgdata=server.pgdata,
+        user=server.system_user,
+        timeout=PG_CTL_SECONDS + 10,
+    )
 
 
 def restart(server: Any) -> None:
+    """`pg_ctl restart -m fast`: the clients' connections end, the server is back at once."""
     pg_ctl(
-        ["-w", "-m", "fast", "-l", str(server.log), "restart"],
+        ["-w", "-t", str(PG_CTL_SECONDS), "-m", "fast", "-l", str(server.log), "restart"],
         pgdata=server.pgdata,
         user=server.system_user,
-        timeout=30,
+        timeout=PG_CTL_SECONDS + 10,
     )
 
 
