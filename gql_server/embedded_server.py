@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import psutil
-from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
+from pgserver._commands import POSTGRES_BIN_PATH
 from pgserver.postgres_server import PostgresServer
 from pgserver.utils import DiskList, ensure_prefix_permissions, find_suitable_socket_dir
 
@@ -60,16 +60,18 @@ class EmbeddedServer(PostgresServer):
             ensure_prefix_permissions(socket_dir)
             socket_dir.chmod(0o777)
         options = ["-o", '-h ""', "-o", f"-k {socket_dir}"]  # a Unix socket only, no TCP port
+        logged = self.log.stat().st_size if self.log.exists() else 0
         try:
             pg_ctl(
+                self.pgdata,
+                self.system_user,
                 ["-w", "-t", str(START_TIMEOUT_SECONDS), *options, "-l", str(self.log), "start"],
-                pgdata=self.pgdata,
-                user=self.system_user,
-                timeout=START_TIMEOUT_SECONDS + 10,
+                timeout=START_TIMEOUT_SECONDS,
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             raise StartFailed(
-                f"the embedded PostgreSQL in {self.pgdata} did not start; its log: {self.log}"
+                f"the embedded PostgreSQL in {self.pgdata} did not start"
+                f"{_last_fatal(self.log, logged)}; its log: {self.log}"
             ) from None
 
     def cleanup(self) -> None:
@@ -144,12 +146,42 @@ def stop(pgdata: Path, system_user: str | None) -> None:
         # When it died meanwhile, or does not stop, it is ended below.
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             pg_ctl(
+                pgdata,
+                system_user,
                 ["-w", "-t", str(STOP_TIMEOUT_SECONDS), "-m", "fast", "stop"],
-                pgdata=pgdata,
-                user=system_user,
-                timeout=STOP_TIMEOUT_SECONDS + 10,
+                timeout=STOP_TIMEOUT_SECONDS,
             )
     end_leftovers(pgdata)
+
+
+def pg_ctl(pgdata: Path, system_user: str | None, args: list[str], timeout: float) -> None:
+    """pgserver's `pg_ctl`, quietly (what went wrong is in the server's log), with no pipe the
+    server it starts could inherit and hold open."""
+    subprocess.run(
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), *args],
+        user=system_user,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=timeout + 10,
+        check=True,
+    )
+
+
+def _last_fatal(log: Path, start: int) -> str:
+    """The last FATAL or PANIC line the server logged after `start` (an offset in its log), as
+    ` (FATAL: ...)`; empty when none."""
+    try:
+        with log.open("rb") as file:
+            file.seek(start)
+            lines = file.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    for line in reversed(lines):
+        for level in ("FATAL:", "PANIC:"):
+            if level in line:
+                return f" ({level} {line.partition(level)[2].strip()})"
+    return ""
 
 
 def forget_departed(pgdata: Path) -> list[int]:

@@ -174,6 +174,20 @@ def test_a_server_whose_database_was_killed_stops_cleanly_and_the_next_starts_it
     assert postmaster(data_dir) is None
 
 
+def test_a_database_that_cannot_start_is_one_line_naming_why_and_its_log(data_dir: Path) -> None:
+    with (data_dir / "postgresql.conf").open("a") as conf:
+        conf.write("shared_buffers = plenty\n")
+
+    refused = run("migrate", "--check", env=env(data_dir))
+
+    assert one_line(refused) == (
+        f"gql-server migrate: the embedded PostgreSQL in {data_dir} did not start (FATAL:"
+        f' configuration file "{data_dir}/postgresql.conf" contains errors); its log:'
+        f" {data_dir}/log"
+    )
+    assert postmaster(data_dir) is None
+
+
 @contextmanager
 def orphans_reaped_late() -> Iterator[None]:
     """Processes orphaned meanwhile become this process's children, reaped only at the end: a
