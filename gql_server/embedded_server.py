@@ -12,6 +12,7 @@ left of it is ended before a new one starts.
 
 import atexit
 import contextlib
+import logging
 import os
 import subprocess
 import time
@@ -23,6 +24,8 @@ from pgserver.postgres_server import PostgresServer
 from pgserver.utils import DiskList, ensure_prefix_permissions, find_suitable_socket_dir
 
 from gql_server.embedded import StartFailed
+
+log = logging.getLogger(__name__)
 
 # pg_ctl's own limits for a start (which may replay the WAL of a crash) and a stop; pgserver
 # gave a start 10 s, which a loaded machine can exceed.
@@ -50,6 +53,7 @@ class EmbeddedServer(PostgresServer):
         if running_postmaster(self.pgdata) is None:
             end_leftovers(self.pgdata)
             self._start()
+            log.info("embedded PostgreSQL started in %s", self.pgdata)
         _until_ready(self.pgdata)
         super().ensure_postgres_running()  # adopts the running server
 
@@ -113,6 +117,13 @@ def end_leftovers(pgdata: Path) -> None:
         for process in psutil.process_iter(["name"])
         if process.info["name"] == "postgres" and _works_in(process, pgdata)
     ]
+    if leftovers:
+        log.warning(
+            "embedded PostgreSQL in %s: killing %d processes left by a server that died or"
+            " would not stop",
+            pgdata,
+            len(leftovers),
+        )
     for process in leftovers:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
@@ -191,6 +202,7 @@ def forget_departed(pgdata: Path) -> list[int]:
     pids: list[int] = listed.get()
     alive = [pid for pid in pids if not _gone_pid(pid)]
     if alive != pids:
+        log.info("embedded PostgreSQL: processes %s ended without releasing it", {*pids} - {*alive})
         listed.put(alive)
     return alive
 
