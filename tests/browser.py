@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from tests import command
+from tests.command import serving_on as serving
 from tests.waiting import WAIT_SECONDS
 
 if TYPE_CHECKING:
@@ -43,15 +43,6 @@ def unavailable(what: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}; CI runs the browser test, it does not skip it", pytrace=False)
     pytest.skip(reason)
-
-
-@contextmanager
-def serving(database_url: str, log_path: Path, **environment: str) -> Iterator[str]:
-    """`gql-server serve` in its own process on the suite's database, with `GQL_*` settings
-    from `environment`; yields its base URL."""
-    env = {**os.environ, "DATABASE_URL": database_url, "GQL_LOG_LEVEL": "warning", **environment}
-    with command.serving(env, "--host", "127.0.0.1", log=log_path) as served:
-        yield served.url
 
 
 class _QuietFiles(SimpleHTTPRequestHandler):

@@ -117,3 +117,12 @@ def serving(env: dict[str, str], *args: str, log: Path | None = None) -> Iterato
     finally:
         if process.poll() is None:
             served.stop()
+
+
+@contextmanager
+def serving_on(database_url: str, log: Path, **settings: str) -> Iterator[str]:
+    """`gql-server serve` on `database_url` (the suite's database), with `GQL_*` settings;
+    yields its base URL."""
+    env = {**os.environ, "DATABASE_URL": database_url, "GQL_LOG_LEVEL": "warning", **settings}
+    with serving(env, "--host", "127.0.0.1", log=log) as served:
+        yield served.url

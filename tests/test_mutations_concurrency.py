@@ -3,13 +3,7 @@ several connections, and PostgreSQL decides who wins.
 """
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,60 +16,20 @@ from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from schema.node import to_global_id
 from tests.api import token_for
+from tests.command import serving_on
 from tests.factories import make_content, make_org, make_user
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
 RACERS = 20
-STARTUP_SECONDS = 30.0
-SERVER = Path(sys.executable).with_name("gql-server")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`gql-server serve` in a subprocess on the suite's database; yields its base URL."""
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "GQL_POOL_SIZE": str(RACERS),
-        "GQL_LOG_LEVEL": "warning",
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{log.read_text()}")
-            time.sleep(0.05)
+    with serving_on(database_url, log, GQL_POOL_SIZE=str(RACERS)) as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture

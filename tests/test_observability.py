@@ -19,6 +19,7 @@ from io import StringIO
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from prometheus_client.parser import text_string_to_metric_families
@@ -43,6 +44,7 @@ from gql_server.tenancy import tenant_session
 from schema import schema
 from tests.api import gql, token_for
 from tests.factories import make_content, make_org, make_user
+from tests.waiting import WAIT_SECONDS, Deadline
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -387,6 +389,14 @@ def refused(port: int) -> bool:
     return False
 
 
+def accepted(server: "subprocess.Popen[bytes]", port: int) -> int:
+    """The connections to `port` that the server process has accepted."""
+    return sum(
+        connection.laddr.port == port and connection.status == psutil.CONN_ESTABLISHED
+        for connection in psutil.Process(server.pid).net_connections(kind="tcp")
+    )
+
+
 def wait_until(condition: Any, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -428,10 +438,11 @@ def terminate_while_serving(server: "subprocess.Popen[bytes]", port: int, token:
     try:
         in_flight = [start_request(port, token) for _ in range(8)]
         stalled, _ = start_request(port, token)  # its body never completes
-        time.sleep(0.3)  # every request has reached the app, waiting for its body
+        # Every request has reached the server (accepted, it waits for the body's rest).
+        assert wait_until(lambda: accepted(server, port) == 9, WAIT_SECONDS), "not accepted"
 
         server.send_signal(signal.SIGTERM)
-        assert wait_until(lambda: refused(port), 5), "still accepting connections"
+        assert wait_until(lambda: refused(port), WAIT_SECONDS), "still accepting connections"
         answers = [finish_request(connection, rest) for connection, rest in in_flight]
         answered = time.monotonic()
         _, errors = server.communicate(timeout=SHUTDOWN_TIMEOUT_SECONDS + 10)
@@ -481,11 +492,11 @@ async def test_sigterm_finishes_in_flight_requests_then_exits(
     assert shutdown.returncode == 0, shutdown.stderr
     assert "timeout graceful shutdown exceeded" in shutdown.stderr
     # Every connection of the server (its pool, its LISTEN connection) is closed.
-    for _ in range(50):
-        if await server_connections(engine, started_at) == 0:
-            break
+    deadline = Deadline("every connection of the server closed")
+    while await server_connections(engine, started_at) != 0:
+        if not deadline.running():
+            raise deadline.missed()
         await asyncio.sleep(0.1)
-    assert await server_connections(engine, started_at) == 0
 
 
 def _up_or_exited(server: "subprocess.Popen[bytes]", port: int) -> bool:
