@@ -109,12 +109,9 @@ class EventListener:
             log.warning("event listener not connected yet; subscriptions wait for it")
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        if self._task is not None:
+            await _cancelled(self._task)
+            self._task = None
 
     async def _run(self) -> None:
         failures = 0
@@ -128,7 +125,7 @@ class EventListener:
                 log.warning("event listener cannot connect (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 continue
-            failures = 0
+            went_live = False
             try:
                 await connection.add_listener(CHANNEL, self._on_notification)
                 if self.position is None:
@@ -137,6 +134,7 @@ class EventListener:
                 # committed while away is read before the listener counts as live again.
                 waiting = await self._catch_up(connection)
                 self._listening.set()
+                went_live = True
                 if connected_before:
                     EVENT_LISTENER_RECONNECTS.inc()
                     log.info("event listener reconnected")
@@ -149,6 +147,11 @@ class EventListener:
             finally:
                 self._listening.clear()
                 connection.terminate()
+            # A connection that failed before the listener was live (a database without the
+            # outbox yet, say) is retried with the same backoff as one that cannot be opened.
+            failures = 0 if went_live else failures + 1
+            if failures:
+                await asyncio.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (failures - 1)))
 
     async def _follow(self, connection: asyncpg.Connection, waiting: bool) -> None:
         """Read after every wake-up until the connection is lost.
@@ -241,9 +244,7 @@ class EventHub:
 
     async def stop(self) -> None:
         if self._pruner is not None:
-            self._pruner.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._pruner
+            await _cancelled(self._pruner)
         await self.listener.stop()
         await self.engine.dispose()
 
@@ -272,3 +273,14 @@ class EventHub:
                 continue
             if pruned:
                 log.info("pruned %d events older than the retention", pruned)
+
+
+async def _cancelled(task: "asyncio.Task[None]") -> None:
+    """Cancel `task` and wait until it has ended. A cancellation can be lost where it meets a
+    timeout that fires at the same moment (asyncio.wait_for before Python 3.12, asyncpg's
+    connect): it is sent again until the task ends, or stopping would wait forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    with suppress(asyncio.CancelledError):
+        task.result()

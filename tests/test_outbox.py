@@ -11,7 +11,12 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from gql_server import outbox
 from gql_server.events import EventHub, EventListener, connector
@@ -20,6 +25,7 @@ from gql_server.metrics import EVENTS_PRUNED
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from schema.events import ContentChange, Event, EventKind, Position, Topic, publish
+from tests.conftest import CreateDatabase
 from tests.factories import make_org
 from tests.live import Gate
 from tests.test_subscriptions_events import info_for
@@ -243,3 +249,46 @@ async def test_the_hub_prunes_past_its_retention_setting_and_counts_it(
         assert await ids(sessionmaker, org) == []
     finally:
         await hub.engine.dispose()
+
+
+async def test_the_listener_stops_even_when_a_cancellation_is_lost() -> None:
+    swallowed: list[bool] = []
+
+    async def connect() -> asyncpg.Connection:
+        # As a connect whose timeout fires as the cancellation comes can: it is lost, once.
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)
+        raise OSError("no database")
+
+    listener = EventListener(connect, Fanout(queue_size=1), keepalive_seconds=5)
+    await listener.start()  # never live: it waits its first-connect time, then goes on
+    await asyncio.wait_for(listener.stop(), WAIT_SECONDS)
+    assert swallowed == [True]
+    running = [task for task in asyncio.all_tasks() if task.get_name() == "gql-event-listener"]
+    assert not [task for task in running if not task.done()], "the listener still runs"
+
+
+async def test_a_database_without_the_outbox_is_retried_with_backoff(
+    create_database: CreateDatabase,
+) -> None:
+    engine = create_async_engine(await create_database())  # not migrated: no outbox
+    connects: list[int] = []
+    real = connector(engine)
+
+    async def counted() -> asyncpg.Connection:
+        connects.append(1)
+        return await real()
+
+    listener = EventListener(counted, Fanout(queue_size=1), keepalive_seconds=5)
+    try:
+        await listener.start()  # fails after connecting, every time, for its first 5 s
+        assert not listener.listening
+    finally:
+        await listener.stop()
+        await engine.dispose()
+    # Backoff from 0.1 s doubling to 1 s: at most 8 attempts in 5 s (it was hundreds).
+    assert 1 <= len(connects) <= 10
