@@ -52,7 +52,7 @@ from gql_server.variables import (
 )
 from schema import schema
 from schema.execution import Operation, validation_rules
-from schema.limits import LimitCode, Measurement, QueryLimits, limits_rule
+from schema.limits import MAX_FILTER_NESTING, LimitCode, Measurement, QueryLimits, limits_rule
 
 log = logging.getLogger(__name__)
 
@@ -262,14 +262,37 @@ def _parse(text: str, max_tokens: int) -> DocumentNode:
 
 
 def _what_validation_reads(variables: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    """The variables' part in validation: numbers (page sizes), list lengths (ids), nulls."""
+    """The variables' part in validation: numbers (page sizes), list lengths (ids), nulls, and
+    the shape of input objects (which fields a `where` filter gives: its price)."""
     read: list[tuple[str, Any]] = []
     for name, value in (variables or {}).items():
         if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
             read.append((name, value))
-        elif isinstance(value, list):
-            read.append((name, ("list", len(value))))
+        elif isinstance(value, list | dict):
+            read.append((name, _skeleton(value)))
     return tuple(sorted(read, key=lambda item: item[0]))
+
+
+# Past this depth a skeleton is cut: no price reads that deep (`schema.limits.where_cost` stops
+# at MAX_FILTER_NESTING levels of filter, two of JSON each), and stored JSON may nest far deeper.
+SKELETON_DEPTH = 2 * MAX_FILTER_NESTING + 8
+
+
+def _skeleton(value: Any, depth: int = 0) -> Any:
+    """An input value without its scalars: the keys it gives (not null) and its lists' lengths."""
+    if depth > SKELETON_DEPTH:
+        return "deeper"
+    if isinstance(value, dict):
+        return tuple(
+            sorted(
+                (key, _skeleton(item, depth + 1)) for key, item in value.items() if item is not None
+            )
+        )
+    if isinstance(value, list):
+        if any(isinstance(item, dict | list) for item in value):
+            return ("list", tuple(_skeleton(item, depth + 1) for item in value))
+        return ("list", len(value))
+    return None
 
 
 def _formatted(error: GraphQLError, code: str | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ introspection fields (`__schema`, `__type`) and what is selected under them incl
   `contents(first: 100) { ... comments(first: 100) }` is priced at its 10,000 comments. A list
   fetched by ids (`nodes(ids:)`) is priced by the number of ids. Introspection is priced
   exactly: the schema is known, so its answer is counted object by object (`introspection_cost`).
+  A `where` filter adds 1 per comparison and 10 per relation filter (`some`, `every`, `none`,
+  a to-one row) it holds, to the field it narrows (so a nested list's, once per parent).
   A subscription is priced as one event's answer: the limit applies to every event it delivers.
   `@skip`/`@include` are ignored: both branches are priced.
 
@@ -34,6 +36,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNamedType,
@@ -53,6 +56,7 @@ from graphql import (
     VariableNode,
     get_named_type,
     is_composite_type,
+    value_from_ast_untyped,
 )
 
 from schema.introspection_cost import introspection_cost
@@ -62,6 +66,13 @@ COST_CEILING = 2**53 - 1
 PAGE_ARGUMENTS = ("first", "last")
 ID_LIST_ARGUMENT = "ids"  # a list field answering one item per id (`nodes(ids:)`)
 META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
+# A `where` argument is priced by what it asks: 1 per comparison, and a relation filter (an
+# EXISTS per row) RELATION_FILTER_COST more; nesting past MAX_FILTER_NESTING is refused when read.
+FILTER_ARGUMENT = "where"
+RELATION_FILTER_COST = 10
+MAX_FILTER_NESTING = 16
+LOGICAL_FILTERS = frozenset({"and", "or", "not"})
+QUANTIFIERS = frozenset({"some", "every", "none"})
 # Fields that wrap a level without being one: on a connection, on its edges, in introspection.
 CONNECTION_WRAPPERS = frozenset({"edges", "nodes"})
 EDGE_WRAPPERS = frozenset({"node"})
@@ -200,8 +211,20 @@ class _Walk:
             multiplier = self.limits.default_page_size
         else:  # one object, or the edges of a page whose size is already counted
             multiplier = 1
-        cost = min(multiplier * (1 + child.cost), COST_CEILING)
+        cost = min(multiplier * (1 + child.cost) + self.filter_cost(node, definition), COST_CEILING)
         return Shape(level + child.depth, aliases + child.aliases, cost, 1)
+
+    def filter_cost(self, node: FieldNode, definition: GraphQLField) -> int:
+        """What the field's `where` argument adds: each comparison 1, each relation filter
+        RELATION_FILTER_COST and what it holds."""
+        argument = definition.args.get(FILTER_ARGUMENT)
+        if argument is None:
+            return 0
+        for given in node.arguments or ():
+            if given.name.value == FILTER_ARGUMENT:
+                value = value_from_ast_untyped(given.value, dict(self.variables))
+                return where_cost(get_named_type(argument.type), value, 0)
+        return 0
 
     def introspection(self, node: FieldNode, definition: GraphQLField, aliases: int) -> Shape:
         """Depth and aliases as for any field; the cost counted on the schema's own answer."""
@@ -255,6 +278,33 @@ class _Walk:
         if isinstance(value, IntValueNode):
             return int(value.value)
         return None  # null, absent, or not an Int: coercion refuses those before execution
+
+
+def where_cost(input_type: Any, value: Any, depth: int) -> int:
+    if not isinstance(input_type, GraphQLInputObjectType) or not isinstance(value, dict):
+        return 0
+    if depth > MAX_FILTER_NESTING:  # refused when read: price it out of reach meanwhile
+        return COST_CEILING
+    if "eq" in input_type.fields:  # a comparison: one per operator given
+        return sum(1 for given in value.values() if given is not None)
+    cost = 0
+    for name, given in value.items():
+        input_field = input_type.fields.get(name)
+        if input_field is None or given is None:
+            continue
+        named = get_named_type(input_field.type)
+        fields = getattr(named, "fields", {})
+        if set(fields) >= QUANTIFIERS and isinstance(given, dict):  # a to-many relation
+            target = get_named_type(fields["some"].type)
+            for quantified in (given.get(q) for q in QUANTIFIERS):
+                if quantified is not None:
+                    cost += RELATION_FILTER_COST + where_cost(target, quantified, depth + 1)
+            continue
+        parts = given if isinstance(given, list) else [given]
+        cost += sum(where_cost(named, part, depth + 1) for part in parts)
+        if name not in LOGICAL_FILTERS and "eq" not in fields:  # a to-one relation
+            cost += RELATION_FILTER_COST
+    return min(cost, COST_CEILING)
 
 
 def _as_int(value: Any) -> int | None:

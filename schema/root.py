@@ -32,6 +32,7 @@ from schema.roots import (
 )
 from schema.tag import Tag
 from schema.user import User
+from schema.where import ContentWhere, TagWhere, UserWhere
 
 
 async def _resolve_nodes(info: Info, global_ids: Sequence[str]) -> list[Node | None]:
@@ -82,9 +83,11 @@ class Query:
         before: str | None = None,
         order_by: UserOrder = UserOrder.CREATED_AT_ASC,
         filter: UserFilter | None = None,
+        where: UserWhere | None = None,  # type: ignore[valid-type]
     ) -> Connection[User]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        return await _root_list(info, "users", {**args, "order_by": order_by, "filter": filter})
+        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        return await _root_list(info, "users", {**args, **narrowing})
 
     @strawberry.field(description="Contents the viewer may see.")
     async def contents(
@@ -96,9 +99,11 @@ class Query:
         before: str | None = None,
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
+        where: ContentWhere | None = None,  # type: ignore[valid-type]
     ) -> Connection[Content]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        return await _root_list(info, "contents", {**args, "order_by": order_by, "filter": filter})
+        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        return await _root_list(info, "contents", {**args, **narrowing})
 
     @strawberry.field(description="Tags of the organization, by name.")
     async def tags(
@@ -108,9 +113,10 @@ class Query:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        where: TagWhere | None = None,  # type: ignore[valid-type]
     ) -> Connection[Tag]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        return await _root_list(info, "tags", args)
+        return await _root_list(info, "tags", {**args, "where": where})
 
     @strawberry.field(
         description="Full-text search over the contents the viewer may see, best first."

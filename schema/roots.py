@@ -18,6 +18,7 @@ from loaders import Columns, Ordering, Page, PageRequest, Where
 from loaders.filters import SearchWhere
 from loaders.orderings import CONTENT_ORDERINGS, TAG_ORDERINGS, USER_ORDERINGS, search_ordering
 from schema.comment import Comment
+from schema.comparisons import narrowed
 from schema.content import Attachment, Content
 from schema.context import Context
 from schema.errors import BadUserInput
@@ -79,15 +80,17 @@ LISTS: dict[str, RootList] = {
         models.User,
         User.from_row,
         lambda args: USER_ORDERINGS[args["order_by"].value],
-        lambda args: None if args.get("filter") is None else args["filter"].to_where(),
+        lambda args: narrowed(
+            args, None if args.get("filter") is None else args["filter"].to_where()
+        ),
     ),
     "contents": RootList(
         models.Content,
         Content.from_row,
         lambda args: CONTENT_ORDERINGS[args["order_by"].value],
-        lambda args: content_where(args.get("filter")),
+        lambda args: narrowed(args, content_where(args.get("filter"))),
     ),
-    "tags": RootList(models.Tag, Tag.from_row, lambda _args: TAG_ORDERINGS["NAME_ASC"]),
+    "tags": RootList(models.Tag, Tag.from_row, lambda _args: TAG_ORDERINGS["NAME_ASC"], narrowed),
     "search": RootList(
         models.Content,
         Content.from_row,

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
 
 import models
 from loaders.orderings import CONTENT_ORDERINGS
+from schema.comparisons import narrowed
 from schema.context import Info
 from schema.execution.prefetch import register, resolve
 from schema.filters import ContentFilter, ContentOrder, content_where
 from schema.node import Node
 from schema.pagination import Connection
 from schema.relations import PageOfMany
+
+if TYPE_CHECKING:
+    from schema.where import ContentWhere
 
 
 @strawberry.type(description="A label on contents; names are unique per organization, any case.")
@@ -41,9 +46,11 @@ class Tag(Node):
         before: str | None = None,
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
+        where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
     ) -> Connection[Content]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        return resolve(self, info, TAG_CONTENTS, {**args, "order_by": order_by, "filter": filter})
+        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        return resolve(self, info, TAG_CONTENTS, {**args, **narrowing})
 
 
 from schema.content import Content  # noqa: E402
@@ -53,7 +60,7 @@ TAG_CONTENTS = PageOfMany(
     "pk",
     Content.from_row,
     ordering=lambda args: CONTENT_ORDERINGS[args["order_by"].value],
-    where=lambda args: content_where(args.get("filter")),
+    where=lambda args: narrowed(args, content_where(args.get("filter"))),
 )
 
 register("Tag", {"contents": TAG_CONTENTS})

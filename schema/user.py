@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import cast
+from typing import TYPE_CHECKING, Annotated, cast
 from uuid import UUID
 
 import strawberry
@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 import models
 from loaders.orderings import COMMENT_ORDERINGS, CONTENT_ORDERINGS, RATING_ORDERINGS
+from schema.comparisons import narrowed
 from schema.context import Info
 from schema.execution.catalog import computed, reads
 from schema.execution.prefetch import register, resolve
@@ -26,6 +27,9 @@ from schema.node import Node
 from schema.pagination import Connection
 from schema.policy import may_read
 from schema.relations import One, PageOfMany
+
+if TYPE_CHECKING:
+    from schema.where import ContentWhere
 
 
 @strawberry.type(description="What a user tells about themself.")
@@ -95,9 +99,11 @@ class User(Node):
         before: str | None = None,
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
+        where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
     ) -> Connection[Content]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        return resolve(self, info, USER_CONTENTS, {**args, "order_by": order_by, "filter": filter})
+        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        return resolve(self, info, USER_CONTENTS, {**args, **narrowing})
 
     @strawberry.field(description="Comments this user wrote, newest first.")
     def comments(
@@ -141,7 +147,7 @@ USER_CONTENTS = PageOfMany(
     "pk",
     Content.from_row,
     ordering=lambda args: CONTENT_ORDERINGS[args["order_by"].value],
-    where=lambda args: content_where(args.get("filter")),
+    where=lambda args: narrowed(args, content_where(args.get("filter"))),
 )
 USER_COMMENTS = PageOfMany(
     models.User.comments,

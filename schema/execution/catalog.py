@@ -34,6 +34,11 @@ def computed(type_name: str, **getters: Getter) -> None:
     _COMPUTED.setdefault(type_name, {}).update(getters)
 
 
+def computed_fields(type_name: str) -> frozenset[str]:
+    """The fields of `type_name` whose values are computed from its row, not read from it."""
+    return frozenset(_COMPUTED.get(type_name, ()))
+
+
 def build_catalog(
     schema: GraphQLSchema,
     *,
