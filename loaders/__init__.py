@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from loaders.aggregates import RatingByViewer, RatingStats, RatingSummaryByContent
 from loaders.edges import Edge, edge
+from loaders.grouped import AggregateOf, AggregateRequest, Group, aggregate_root
 from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root, root_page
 from loaders.related import ByKey, CountRelated, Related
 from loaders.session import INCLUDE_DELETED, RequestDB
@@ -85,6 +86,18 @@ class Loaders:
         return self._memo(  # type: ignore[no-any-return]
             ("count", found, where, view), lambda: CountRelated(self.db, found, where, view)
         )
+
+    def aggregate(
+        self, attribute: InstrumentedAttribute[Any], request: AggregateRequest
+    ) -> AggregateOf:
+        """Groups (or the one whole-list group) of an edge's list, per parent."""
+        found = edge(attribute)
+        return self._memo(  # type: ignore[no-any-return]
+            ("aggregate", found, request), lambda: AggregateOf(self.db, found, request)
+        )
+
+    async def aggregate_root(self, model: type[Any], request: AggregateRequest) -> list[Group]:
+        return await aggregate_root(self.db, model, request)
 
     async def root_page(
         self, model: type[Any], request: PageRequest, columns: Columns = None

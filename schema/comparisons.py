@@ -115,9 +115,15 @@ def enum_comparison(enum: type[Enum]) -> type[Any]:
         "is_null": strawberry.field(default=None, description=_IS_NULL),
         "__module__": __name__,
     }
-    return strawberry.input(
+    comparison = strawberry.input(
         type(name, (), namespace), name=name, description=f"Conditions on a {enum.__name__}."
     )
+    ENUM_OF[comparison] = enum
+    return comparison
+
+
+# An enum comparison input -> the enum it compares.
+ENUM_OF: dict[type[Any], type[Enum]] = {}
 
 
 # Python attribute of a comparison input -> the operator it means.

@@ -7,6 +7,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 import models
+from schema.aggregates import ContentAggregate, Source, UserAggregate, aggregate_of
 from schema.comment import Comment
 from schema.content import Attachment, Content
 from schema.context import Info
@@ -50,6 +51,12 @@ async def _root_list(info: Info, name: str, args: dict[str, Any]) -> Connection[
     spec = LISTS[name]
     request = spec.request(info.context, args)
     return await root_connection(info, spec.model, request, spec.to_node)
+
+
+async def _root_aggregate(info: Info, name: str, type_name: str, filter: Any, where: Any) -> Any:
+    spec = LISTS[name]
+    narrowing = spec.where({"filter": filter, "where": where})
+    return await aggregate_of(info, type_name, Source(spec.model, narrowing))
 
 
 @strawberry.type
@@ -104,6 +111,26 @@ class Query:
         args = {"first": first, "after": after, "last": last, "before": before}
         narrowing = {"order_by": order_by, "filter": filter, "where": where}
         return await _root_list(info, "contents", {**args, **narrowing})
+
+    @strawberry.field(
+        description="Aggregates of the contents `contents` lists with the same filters."
+    )
+    async def contents_aggregate(
+        self,
+        info: Info,
+        filter: ContentFilter | None = None,
+        where: ContentWhere | None = None,  # type: ignore[valid-type]
+    ) -> ContentAggregate:  # type: ignore[valid-type]
+        return await _root_aggregate(info, "contents", "Content", filter, where)
+
+    @strawberry.field(description="Aggregates of the users `users` lists with the same filters.")
+    async def users_aggregate(
+        self,
+        info: Info,
+        filter: UserFilter | None = None,
+        where: UserWhere | None = None,  # type: ignore[valid-type]
+    ) -> UserAggregate:  # type: ignore[valid-type]
+        return await _root_aggregate(info, "users", "User", filter, where)
 
     @strawberry.field(description="Tags of the organization, by name.")
     async def tags(

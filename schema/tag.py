@@ -19,6 +19,7 @@ from schema.pagination import Connection
 from schema.relations import PageOfMany
 
 if TYPE_CHECKING:
+    from schema.aggregates import ContentAggregate
     from schema.where import ContentWhere
 
 
@@ -51,6 +52,19 @@ class Tag(Node):
         args = {"first": first, "after": after, "last": last, "before": before}
         narrowing = {"order_by": order_by, "filter": filter, "where": where}
         return resolve(self, info, TAG_CONTENTS, {**args, **narrowing})
+
+    @strawberry.field(description="Aggregates of what `contents` lists, with the same filters.")
+    async def contents_aggregate(
+        self,
+        info: Info,
+        filter: ContentFilter | None = None,
+        where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+    ) -> Annotated[ContentAggregate, strawberry.lazy("schema.aggregates")]:  # type: ignore[valid-type]
+        from schema.aggregates import Source, aggregate_of
+
+        narrowing = TAG_CONTENTS.where({"filter": filter, "where": where})
+        source = Source(models.Content, narrowing, TAG_CONTENTS.attribute, self.pk)
+        return await aggregate_of(info, "Content", source)
 
 
 from schema.content import Content  # noqa: E402

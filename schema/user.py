@@ -29,6 +29,7 @@ from schema.policy import may_read
 from schema.relations import One, PageOfMany
 
 if TYPE_CHECKING:
+    from schema.aggregates import ContentAggregate
     from schema.where import ContentWhere
 
 
@@ -104,6 +105,19 @@ class User(Node):
         args = {"first": first, "after": after, "last": last, "before": before}
         narrowing = {"order_by": order_by, "filter": filter, "where": where}
         return resolve(self, info, USER_CONTENTS, {**args, **narrowing})
+
+    @strawberry.field(description="Aggregates of what `contents` lists, with the same filters.")
+    async def contents_aggregate(
+        self,
+        info: Info,
+        filter: ContentFilter | None = None,
+        where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+    ) -> Annotated[ContentAggregate, strawberry.lazy("schema.aggregates")]:  # type: ignore[valid-type]
+        from schema.aggregates import Source, aggregate_of
+
+        narrowing = USER_CONTENTS.where({"filter": filter, "where": where})
+        source = Source(models.Content, narrowing, USER_CONTENTS.attribute, self.pk)
+        return await aggregate_of(info, "Content", source)
 
     @strawberry.field(description="Comments this user wrote, newest first.")
     def comments(

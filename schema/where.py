@@ -77,7 +77,7 @@ def _comparison(python_type: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def _columns(type_name: str) -> dict[str, tuple[Any, ColumnField, str]]:
+def column_fields(type_name: str) -> dict[str, tuple[Any, ColumnField, str]]:
     """The filterable column fields: attribute -> (comparison input, meaning, GraphQL name)."""
     schema_type, model = FILTERABLE[type_name]
     definition = get_object_definition(schema_type, strict=True)
@@ -100,7 +100,7 @@ def _columns(type_name: str) -> dict[str, tuple[Any, ColumnField, str]]:
     return found
 
 
-def _relations(type_name: str) -> dict[str, tuple[str, RelationField]]:
+def relation_fields(type_name: str) -> dict[str, tuple[str, RelationField]]:
     """Relation fields to other listed types: GraphQL name -> (target type, meaning)."""
     found: dict[str, tuple[str, RelationField]] = {}
     for graphql_name, relation in RELATIONS.get(type_name, {}).items():
@@ -164,11 +164,11 @@ def _build() -> dict[str, type[Any]]:
     for name, cls in wheres.items():
         spec = WhereSpec()
         annotations: dict[str, Any] = {}
-        for attribute, (comparison, meaning, graphql_name) in _columns(name).items():
+        for attribute, (comparison, meaning, graphql_name) in column_fields(name).items():
             annotations[attribute] = comparison | None
             setattr(cls, attribute, strawberry.field(default=None, name=graphql_name))
             spec.fields[attribute], spec.names[attribute] = meaning, graphql_name
-        for graphql_name, (target, relation) in _relations(name).items():
+        for graphql_name, (target, relation) in relation_fields(name).items():
             attribute = _snake(graphql_name)
             kind = list_where(target) if relation.many else wheres[target]
             annotations[attribute] = kind | None
