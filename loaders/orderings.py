@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Numeric, func, select
 from sqlalchemy.orm import aliased
 
 from loaders.filters import SEARCH_TEXT, text_query
@@ -35,10 +35,13 @@ def _published_at(model: Any, view: ColumnView) -> ColumnElement[Any]:
     return func.coalesce(view.column(model, "published_at"), view.column(model, "created_at"))
 
 
-def _average_rating(model: Any, view: ColumnView) -> ColumnElement[Any]:
+def average_rating(model: Any, view: ColumnView) -> ColumnElement[Any]:
     rating = aliased(Rating)
+    # PostgreSQL's avg of a smallint is numeric; SQLAlchemy would type it as the column, and a
+    # cursor's 3.5 would then be bound as the smallint 3.
+    mean = func.avg(view.column(rating, "score"), type_=Numeric())
     average = (
-        select(func.coalesce(func.avg(view.column(rating, "score")), 0))
+        select(func.coalesce(mean, 0, type_=Numeric()))
         .where(rating.content_id == model.id)
         .correlate(model)
         .scalar_subquery()
@@ -58,7 +61,7 @@ CONTENT_ORDERINGS: dict[str, Ordering] = {
     **_both("CREATED_AT", _created_at, datetime),
     **_both("TITLE", _title, str),
     **_both("PUBLISHED_AT", _published_at, datetime),
-    **_both("RATING", _average_rating, Decimal),
+    **_both("RATING", average_rating, Decimal),
 }
 USER_ORDERINGS: dict[str, Ordering] = {
     **_both("CREATED_AT", _created_at, datetime),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select, tuple_
 
 from loaders.edges import Edge
 from loaders.metrics import measured
@@ -41,9 +41,21 @@ class Ordering:
     keys: tuple[SortKey, ...]
     types: tuple[type, ...]
     descending: bool = False
+    # Per key, for a mixed order (`sort`): whether it is descending, and whether it may be NULL
+    # (NULLs sort last ascending, first descending, as PostgreSQL does). None: all `descending`,
+    # none NULL, and cursors compare as one row value.
+    directions: tuple[bool, ...] | None = None
+    nullable: tuple[bool, ...] | None = None
 
     def expressions(self, model: Any, view: ColumnView) -> list[ColumnElement[Any]]:
         return [key(model, view) for key in self.keys]
+
+    def descending_at(self, index: int) -> bool:
+        return self.descending if self.directions is None else self.directions[index]
+
+    @property
+    def mixed(self) -> bool:
+        return self.directions is not None or self.nullable is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,8 @@ class _Shape:
     backwards: bool
     after: bool
     before: bool
+    # Which cursor values are NULL: a mixed order's cursor predicate depends on it.
+    nulls: tuple[tuple[bool, ...], tuple[bool, ...]] = ((), ())
 
 
 def _shape(request: PageRequest) -> tuple[_Shape, dict[str, Any]]:
@@ -110,8 +124,13 @@ def _shape(request: PageRequest) -> tuple[_Shape, dict[str, Any]]:
         request.backwards,
         request.after is not None,
         request.before is not None,
+        (_nulls(request.after), _nulls(request.before)) if request.ordering.mixed else ((), ()),
     )
     return shape, params
+
+
+def _nulls(values: tuple[Any, ...] | None) -> tuple[bool, ...]:
+    return tuple(value is None for value in values or ())
 
 
 def _bound_ordering(ordering: Ordering) -> tuple[Ordering, dict[str, Any]]:
@@ -133,6 +152,10 @@ def _filtered(statement: Select[Any], model: Any, shape: _Shape) -> Select[Any]:
     ):
         if not given:
             continue
+        if shape.ordering.mixed:
+            nulls = shape.nulls[0] if name == "after" else shape.nulls[1]
+            statement = statement.where(_beyond(shape.ordering, sort, name, nulls))
+            continue
         cursor = tuple_(
             *(bindparam(f"{name}_{i}", type_=expression.type) for i, expression in enumerate(sort))
         )
@@ -143,11 +166,39 @@ def _filtered(statement: Select[Any], model: Any, shape: _Shape) -> Select[Any]:
     return statement
 
 
+def _beyond(
+    ordering: Ordering, sort: list[ColumnElement[Any]], name: str, nulls: tuple[bool, ...]
+) -> ColumnElement[bool]:
+    """Rows strictly after (`name` "after") or before the cursor in a mixed order: for some key,
+    every earlier key equal to the cursor's and this one beyond it, NULLs where they sort."""
+    alternatives = []
+    equal: list[ColumnElement[bool]] = []
+    for index, expression in enumerate(sort):
+        # "before" in an order is "after" in its reverse (NULLs move to the other end too).
+        descending = ordering.descending_at(index) != (name == "before")
+        null = nulls[index]
+        value = bindparam(f"{name}_{index}", type_=expression.type)
+        beyond: ColumnElement[bool]
+        if null:
+            beyond = expression.is_not(None) if descending else false()
+        else:
+            beyond = expression < value if descending else expression > value
+            if not descending and ordering.nullable is not None and ordering.nullable[index]:
+                beyond = or_(beyond, expression.is_(None))
+        alternatives.append(and_(*equal, beyond))
+        equal.append(expression.is_(None) if null else expression == value)
+    return or_(*alternatives)
+
+
 def _sort_order(model: Any, shape: _Shape) -> list[ColumnElement[Any]]:
     # Walking backwards reads the order in reverse, then the page is flipped back.
-    descending = shape.ordering.descending != shape.backwards
     sort = shape.ordering.expressions(model, shape.view)
-    return [expression.desc() if descending else expression.asc() for expression in sort]
+    return [
+        expression.desc()
+        if shape.ordering.descending_at(index) != shape.backwards
+        else expression.asc()
+        for index, expression in enumerate(sort)
+    ]
 
 
 def _page(collected: _Collected, request: PageRequest) -> Page:

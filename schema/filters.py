@@ -2,11 +2,12 @@
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import overload
+from typing import Any, overload
 
 import strawberry
 
 import models
+from loaders import Ordering
 from loaders.filters import ContentWhere, UserWhere
 from schema.errors import BadUserInput
 from schema.node import expect_global_id
@@ -117,3 +118,14 @@ class UserFilter:
             statuses=tuple(self.status or ()),
             text=plain_text(self.text, "text") or None,
         )
+
+
+def sorted_by(type_name: str, args: dict[str, Any], default: Ordering) -> Ordering:
+    """A list's ordering: its `sort` argument when given, else `default` (its `orderBy`)."""
+    items = args.get("sort")
+    if items is None:
+        return default
+    # Imported when first asked: the sort inputs are derived from every type module.
+    from schema.sorting import sort_ordering
+
+    return sort_ordering(type_name, items)

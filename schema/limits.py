@@ -13,7 +13,8 @@ introspection fields (`__schema`, `__type`) and what is selected under them incl
   fetched by ids (`nodes(ids:)`) is priced by the number of ids. Introspection is priced
   exactly: the schema is known, so its answer is counted object by object (`introspection_cost`).
   A `where` filter adds 1 per comparison and 10 per relation filter (`some`, `every`, `none`,
-  a to-one row) it holds, to the field it narrows (so a nested list's, once per parent).
+  a to-one row) it holds, to the field it narrows (so a nested list's, once per parent); a
+  `sort` 1 per field key and 10 per key read from related rows (a relation's field, a count).
   A subscription is priced as one event's answer: the limit applies to every event it delivers.
   `@skip`/`@include` are ignored: both branches are priced.
 
@@ -69,6 +70,7 @@ META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 # A `where` argument is priced by what it asks: 1 per comparison, and a relation filter (an
 # EXISTS per row) RELATION_FILTER_COST more; nesting past MAX_FILTER_NESTING is refused when read.
 FILTER_ARGUMENT = "where"
+SORT_ARGUMENT = "sort"
 RELATION_FILTER_COST = 10
 MAX_FILTER_NESTING = 16
 LOGICAL_FILTERS = frozenset({"and", "or", "not"})
@@ -215,16 +217,20 @@ class _Walk:
         return Shape(level + child.depth, aliases + child.aliases, cost, 1)
 
     def filter_cost(self, node: FieldNode, definition: GraphQLField) -> int:
-        """What the field's `where` argument adds: each comparison 1, each relation filter
-        RELATION_FILTER_COST and what it holds."""
-        argument = definition.args.get(FILTER_ARGUMENT)
-        if argument is None:
-            return 0
+        """What the field's `where` and `sort` arguments add: each comparison or field sort key
+        1, each relation filter or related sort key RELATION_FILTER_COST (and what it holds)."""
+        cost = 0
         for given in node.arguments or ():
-            if given.name.value == FILTER_ARGUMENT:
-                value = value_from_ast_untyped(given.value, dict(self.variables))
-                return where_cost(get_named_type(argument.type), value, 0)
-        return 0
+            name = given.name.value
+            argument = definition.args.get(name)
+            if argument is None or name not in (FILTER_ARGUMENT, SORT_ARGUMENT):
+                continue
+            value = value_from_ast_untyped(given.value, dict(self.variables))
+            if name == FILTER_ARGUMENT:
+                cost += where_cost(get_named_type(argument.type), value, 0)
+            else:
+                cost += sort_cost(value)
+        return min(cost, COST_CEILING)
 
     def introspection(self, node: FieldNode, definition: GraphQLField, aliases: int) -> Shape:
         """Depth and aliases as for any field; the cost counted on the schema's own answer."""
@@ -278,6 +284,16 @@ class _Walk:
         if isinstance(value, IntValueNode):
             return int(value.value)
         return None  # null, absent, or not an Int: coercion refuses those before execution
+
+
+def sort_cost(value: Any) -> int:
+    items = value if isinstance(value, list) else [value]
+    cost = 0
+    for item in items:
+        if isinstance(item, dict):
+            for given in item.values():
+                cost += RELATION_FILTER_COST if isinstance(given, dict) else 1
+    return cost
 
 
 def where_cost(input_type: Any, value: Any, depth: int) -> int:

@@ -144,8 +144,10 @@ def decode_cursor(cursor: str, ordering: Ordering, argument: str) -> tuple[Any, 
         raw_values = payload["v"]
         if len(raw_values) != len(ordering.types):
             raise ValueError("wrong length")
+        nullable = ordering.nullable or (False,) * len(ordering.types)
         return tuple(
-            _DECODERS[kind](raw) for kind, raw in zip(ordering.types, raw_values, strict=True)
+            None if raw is None and may_be_null else _DECODERS[kind](raw)
+            for kind, raw, may_be_null in zip(ordering.types, raw_values, nullable, strict=True)
         )
     except BadUserInput:
         raise

@@ -31,6 +31,7 @@ from schema.roots import (
     organization_row,
     viewer_row,
 )
+from schema.sorting import ContentSort, TagSort, UserSort
 from schema.tag import Tag
 from schema.user import User
 from schema.where import ContentWhere, TagWhere, UserWhere
@@ -91,9 +92,10 @@ class Query:
         order_by: UserOrder = UserOrder.CREATED_AT_ASC,
         filter: UserFilter | None = None,
         where: UserWhere | None = None,  # type: ignore[valid-type]
+        sort: list[UserSort] | None = None,  # type: ignore[valid-type]
     ) -> Connection[User]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return await _root_list(info, "users", {**args, **narrowing})
 
     @strawberry.field(description="Contents the viewer may see.")
@@ -107,9 +109,10 @@ class Query:
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
         where: ContentWhere | None = None,  # type: ignore[valid-type]
+        sort: list[ContentSort] | None = None,  # type: ignore[valid-type]
     ) -> Connection[Content]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return await _root_list(info, "contents", {**args, **narrowing})
 
     @strawberry.field(
@@ -141,9 +144,10 @@ class Query:
         last: int | None = None,
         before: str | None = None,
         where: TagWhere | None = None,  # type: ignore[valid-type]
+        sort: list[TagSort] | None = None,  # type: ignore[valid-type]
     ) -> Connection[Tag]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        return await _root_list(info, "tags", {**args, "where": where})
+        return await _root_list(info, "tags", {**args, "where": where, "sort": sort})
 
     @strawberry.field(
         description="Full-text search over the contents the viewer may see, best first."

@@ -24,7 +24,7 @@ from schema.context import Context
 from schema.errors import BadUserInput
 from schema.execution.plan import RootField
 from schema.execution.run import PageValue, RootLoader, Runner, Typed
-from schema.filters import content_where, plain_text
+from schema.filters import content_where, plain_text, sorted_by
 from schema.node import Node, from_global_id
 from schema.organization import Organization
 from schema.pagination import page_request
@@ -79,7 +79,7 @@ LISTS: dict[str, RootList] = {
     "users": RootList(
         models.User,
         User.from_row,
-        lambda args: USER_ORDERINGS[args["order_by"].value],
+        lambda args: sorted_by("User", args, USER_ORDERINGS[args["order_by"].value]),
         lambda args: narrowed(
             args, None if args.get("filter") is None else args["filter"].to_where()
         ),
@@ -87,7 +87,7 @@ LISTS: dict[str, RootList] = {
     "contents": RootList(
         models.Content,
         Content.from_row,
-        lambda args: CONTENT_ORDERINGS[args["order_by"].value],
+        lambda args: sorted_by("Content", args, CONTENT_ORDERINGS[args["order_by"].value]),
         lambda args: narrowed(args, content_where(args.get("filter"))),
     ),
     "tags": RootList(models.Tag, Tag.from_row, lambda _args: TAG_ORDERINGS["NAME_ASC"], narrowed),

@@ -13,13 +13,14 @@ from loaders.orderings import CONTENT_ORDERINGS
 from schema.comparisons import narrowed
 from schema.context import Info
 from schema.execution.prefetch import register, resolve
-from schema.filters import ContentFilter, ContentOrder, content_where
+from schema.filters import ContentFilter, ContentOrder, content_where, sorted_by
 from schema.node import Node
 from schema.pagination import Connection
 from schema.relations import PageOfMany
 
 if TYPE_CHECKING:
     from schema.aggregates import ContentAggregate
+    from schema.sorting import ContentSort
     from schema.where import ContentWhere
 
 
@@ -48,9 +49,10 @@ class Tag(Node):
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
         where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+        sort: list[Annotated[ContentSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
     ) -> Connection[Content]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return resolve(self, info, TAG_CONTENTS, {**args, **narrowing})
 
     @strawberry.field(description="Aggregates of what `contents` lists, with the same filters.")
@@ -73,7 +75,7 @@ TAG_CONTENTS = PageOfMany(
     models.Tag.contents,
     "pk",
     Content.from_row,
-    ordering=lambda args: CONTENT_ORDERINGS[args["order_by"].value],
+    ordering=lambda args: sorted_by("Content", args, CONTENT_ORDERINGS[args["order_by"].value]),
     where=lambda args: narrowed(args, content_where(args.get("filter"))),
 )
 

@@ -22,6 +22,7 @@ from schema.filters import (
     Role,
     UserStatus,
     content_where,
+    sorted_by,
 )
 from schema.node import Node
 from schema.pagination import Connection
@@ -30,6 +31,7 @@ from schema.relations import One, PageOfMany
 
 if TYPE_CHECKING:
     from schema.aggregates import ContentAggregate
+    from schema.sorting import ContentSort
     from schema.where import ContentWhere
 
 
@@ -101,9 +103,10 @@ class User(Node):
         order_by: ContentOrder = ContentOrder.CREATED_AT_DESC,
         filter: ContentFilter | None = None,
         where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+        sort: list[Annotated[ContentSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
     ) -> Connection[Content]:
         args = {"first": first, "after": after, "last": last, "before": before}
-        narrowing = {"order_by": order_by, "filter": filter, "where": where}
+        narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return resolve(self, info, USER_CONTENTS, {**args, **narrowing})
 
     @strawberry.field(description="Aggregates of what `contents` lists, with the same filters.")
@@ -160,7 +163,7 @@ USER_CONTENTS = PageOfMany(
     models.User.contents,
     "pk",
     Content.from_row,
-    ordering=lambda args: CONTENT_ORDERINGS[args["order_by"].value],
+    ordering=lambda args: sorted_by("Content", args, CONTENT_ORDERINGS[args["order_by"].value]),
     where=lambda args: narrowed(args, content_where(args.get("filter"))),
 )
 USER_COMMENTS = PageOfMany(
