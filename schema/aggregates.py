@@ -24,7 +24,7 @@ from loaders.grouped import MAX_GROUPS, AggregateRequest, Function, Group, Group
 from schema.comparisons import ENUM_OF, DateTimeComparison, IntComparison
 from schema.context import Info
 from schema.policy import visible_columns
-from schema.where import FILTERABLE, WHERE_INPUTS, column_fields, relation_fields
+from schema.where import FILTERABLE, TYPE_OF_MODEL, WHERE_INPUTS, column_fields, relation_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +235,14 @@ def _float(value: Any) -> float | None:
 AGGREGATES = {name: _build(name) for name in ("Content", "User")}
 ContentAggregate = AGGREGATES["Content"]
 UserAggregate = AGGREGATES["User"]
+
+
+async def aggregate_along(info: Info, relation: Any, parent_key: Any, args: dict[str, Any]) -> Any:
+    """The aggregate of a nested list (a `PageOfMany` relation) under one parent; the loader
+    batches every parent's into one statement."""
+    model = relation.attribute.property.mapper.class_
+    source = Source(model, relation.where(args), relation.attribute, parent_key)
+    return await aggregate_of(info, TYPE_OF_MODEL[model], source)
 
 
 async def aggregate_of(info: Info, type_name: str, source: Source) -> Any:

@@ -62,11 +62,11 @@ class Tag(Node):
         filter: ContentFilter | None = None,
         where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
     ) -> Annotated[ContentAggregate, strawberry.lazy("schema.aggregates")]:  # type: ignore[valid-type]
-        from schema.aggregates import Source, aggregate_of
+        # Imported when asked: the aggregate types are derived from every type module.
+        from schema.aggregates import aggregate_along
 
-        narrowing = TAG_CONTENTS.where({"filter": filter, "where": where})
-        source = Source(models.Content, narrowing, TAG_CONTENTS.attribute, self.pk)
-        return await aggregate_of(info, "Content", source)
+        args = {"filter": filter, "where": where}
+        return await aggregate_along(info, TAG_CONTENTS, self.pk, args)
 
 
 from schema.content import Content  # noqa: E402

@@ -116,11 +116,11 @@ class User(Node):
         filter: ContentFilter | None = None,
         where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
     ) -> Annotated[ContentAggregate, strawberry.lazy("schema.aggregates")]:  # type: ignore[valid-type]
-        from schema.aggregates import Source, aggregate_of
+        # Imported when asked: the aggregate types are derived from every type module.
+        from schema.aggregates import aggregate_along
 
-        narrowing = USER_CONTENTS.where({"filter": filter, "where": where})
-        source = Source(models.Content, narrowing, USER_CONTENTS.attribute, self.pk)
-        return await aggregate_of(info, "Content", source)
+        args = {"filter": filter, "where": where}
+        return await aggregate_along(info, USER_CONTENTS, self.pk, args)
 
     @strawberry.field(description="Comments this user wrote, newest first.")
     def comments(

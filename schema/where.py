@@ -57,7 +57,7 @@ FILTERABLE: dict[str, tuple[type[Any], type[Any]]] = {
     "Rating": (Rating, models.Rating),
 }
 _HIDDEN = {(hidden.column.class_, hidden.column.key) for hidden in HIDDEN_FIELDS}
-_TYPE_OF_MODEL = {model: name for name, (_, model) in FILTERABLE.items()}
+TYPE_OF_MODEL = {model: name for name, (_, model) in FILTERABLE.items()}
 
 
 def _comparison(python_type: Any) -> tuple[Any, Any] | None:
@@ -109,7 +109,7 @@ def relation_fields(type_name: str) -> dict[str, tuple[str, RelationField]]:
         if isinstance(relation, One) and relation.include_deleted:
             continue  # reads rows the session's criteria hide: no filter would agree
         prop = relation.attribute.property
-        target = _TYPE_OF_MODEL.get(prop.mapper.class_)
+        target = TYPE_OF_MODEL.get(prop.mapper.class_)
         if target is not None:
             found[graphql_name] = (target, RelationField(prop.key, bool(prop.uselist)))
     return found
