@@ -75,15 +75,19 @@ async def capture(
         recorded.append(Statement(sql, values, fresh_positions(sql, values)))
 
     fetch = asyncpg.Connection.fetch
+    # Connections the engine's pool has handed out: a request's. Others (the event listener's,
+    # which reads the outbox after a mutation's NOTIFY) are not the request's statements.
+    requests_connections: set[int] = set()
 
     async def record_fetch(connection: asyncpg.Connection, sql: str, *args: Any, **kw: Any) -> Any:
-        recorded.append(Statement(sql, tuple(args), fresh_positions(sql, tuple(args))))
+        if id(connection) in requests_connections:
+            recorded.append(Statement(sql, tuple(args), fresh_positions(sql, tuple(args))))
         return await fetch(connection, sql, *args, **kw)
 
     results: dict[str, Captured] = {}
     asyncpg.Connection.fetch = record_fetch  # type: ignore[method-assign]
     try:
-        return await _capture(app, requests, recorded, record, results)
+        return await _capture(app, requests, recorded, record, results, requests_connections)
     finally:
         asyncpg.Connection.fetch = fetch  # type: ignore[method-assign]
 
@@ -94,8 +98,18 @@ async def _capture(
     recorded: list[Statement],
     record: Any,
     results: dict[str, Captured],
+    requests_connections: set[int],
 ) -> dict[str, Captured]:
+    def checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        requests_connections.add(id(dbapi_connection.driver_connection))
+
+    def checked_in(dbapi_connection: Any, _record: Any) -> None:
+        requests_connections.discard(id(dbapi_connection.driver_connection))
+
     async with app.router.lifespan_context(app):
+        pool = app.state.engine.sync_engine.pool
+        event.listen(pool, "checkout", checked_out)
+        event.listen(pool, "checkin", checked_in)
         event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
