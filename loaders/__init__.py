@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy.orm import InstrumentedAttribute
 
 from loaders.aggregates import RatingByViewer, RatingStats, RatingSummaryByContent
+from loaders.compiled import value_of
 from loaders.edges import Edge, edge
 from loaders.grouped import AggregateOf, AggregateRequest, Group, aggregate_root
 from loaders.pages import Ordering, Page, PageOf, PageRequest, Where, count_root, root_page
@@ -121,4 +122,5 @@ __all__ = [
     "RequestDB",
     "Where",
     "edge",
+    "value_of",
 ]

@@ -45,6 +45,14 @@ class Row(asyncpg.Record):  # type: ignore[misc]
             raise AttributeError(name) from None
 
 
+def value_of(row: Any, name: str) -> Any:
+    """`row.name` of a `Row` or of anything else (a model object): a `Row` by key, without the
+    attribute hook's failed lookup first."""
+    if type(row) is Row:
+        return row[name]
+    return getattr(row, name)
+
+
 @dataclass(frozen=True, slots=True)
 class Statement:
     """A compiled statement: its SQL, and how a request's values become its arguments."""

@@ -303,7 +303,7 @@ class PageOf(DataLoader[Any, Page]):
         last_sort = first_sort + width
         collected: defaultdict[Any, _Collected] = defaultdict(_Collected)
         for result in rows:
-            bucket = collected[result.parent_key]
+            bucket = collected[result["parent_key"]]
             bucket.rows.append(result)
             bucket.values.append(tuple(result[first_sort:last_sort]))
         return [_page(collected.get(key, _Collected()), request) for key in keys]

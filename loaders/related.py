@@ -71,7 +71,7 @@ class Related(DataLoader[Any, Any]):
                 include_deleted=self.include_deleted,
             )
             for row in rows:
-                grouped[row.parent_key].append(row)
+                grouped[row["parent_key"]].append(row)
         if self.edge.many:
             return [grouped.get(key, []) for key in keys]
         return [next(iter(grouped.get(key, ())), None) for key in keys]

@@ -9,6 +9,7 @@ from uuid import UUID
 import strawberry
 
 import models
+from loaders import value_of
 from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.context import Info
@@ -76,12 +77,13 @@ class Comment(Node):
 
 @reads("body", "deleted_at")
 def _body(row: Any, _viewer: object) -> str | None:
-    return None if row.deleted_at is not None else row.body  # a tombstone shows no body
+    # a tombstone shows no body
+    return None if value_of(row, "deleted_at") is not None else value_of(row, "body")
 
 
 @reads("deleted_at")
 def _deleted(row: Any, _viewer: object) -> bool:
-    return row.deleted_at is not None
+    return value_of(row, "deleted_at") is not None
 
 
 computed("Comment", body=_body, deleted=_deleted)
@@ -95,7 +97,7 @@ COMMENT_AUTHOR = One(
     models.Comment.author,
     "author_id",
     User.from_row,
-    applies=reads("deleted_at")(lambda comment: comment.deleted_at is None),  # row or object
+    applies=reads("deleted_at")(lambda comment: value_of(comment, "deleted_at") is None),
 )
 # A parent of a comment in a thread is live or a tombstone, never gone.
 COMMENT_PARENT = One(models.Comment.parent, "parent_id", Comment.from_row, include_deleted=True)

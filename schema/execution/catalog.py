@@ -13,6 +13,7 @@ from typing import Any
 from graphql import GraphQLObjectType, GraphQLSchema
 from sqlalchemy import inspect
 
+from loaders import value_of
 from schema.execution.plan import Catalog, Getter, reads
 
 __all__ = ["build_catalog", "computed", "reads", "row_key"]
@@ -94,6 +95,6 @@ def _relation_reads(spec: Any) -> frozenset[str] | None:
 def _global_id(encode: Any, type_name: str) -> Getter:
     @reads("id")
     def get(row: Any, _viewer: Any) -> Any:
-        return encode(type_name, row.id)
+        return encode(type_name, value_of(row, "id"))
 
     return get

@@ -7,7 +7,7 @@ The relations are the ones the types register (`schema.relations`: `One`, `Many`
 
 from typing import Any
 
-from loaders import Columns, Page
+from loaders import Columns, Page, value_of
 from schema.execution.catalog import row_key
 from schema.execution.plan import Relation, Selection
 from schema.execution.run import PageValue, RelationLoader, Runner
@@ -20,7 +20,7 @@ EMPTY_PAGE = Page([], [], False, False)
 
 def _keys(rows: list[Any], key: str) -> list[Any]:
     column = row_key(key)
-    return [getattr(row, column) for row in rows]
+    return [value_of(row, column) for row in rows]
 
 
 def _columns(runner: Runner, *selections: Selection | None) -> Columns:

@@ -56,6 +56,8 @@ class Leaf:
     get: Getter
     serialize: Callable[[Any], Any]
     nullable: bool
+    # String and ID write a `str` as it is: the runner skips `serialize` for one.
+    passes_str: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,14 @@ class ObjectPlan:
     type_name: str
     fields: list[Any] = field(default_factory=list)
     reads: set[str] | None = field(default_factory=set)
+    _relations: "tuple[Relation, ...] | None" = None
+
+    @property
+    def relations(self) -> "tuple[Relation, ...]":
+        """The relation fields, in answer order (taken once the plan is complete)."""
+        if self._relations is None:
+            self._relations = tuple(f for f in self.fields if isinstance(f, Relation))
+        return self._relations
 
 
 @dataclass(slots=True)
@@ -366,7 +376,9 @@ class _Planner:
                 _add_reads(planned, frozenset({_python_name(field_name)}))
             else:
                 raise Unplanned(f"{name}.{field_name}")
-            planned.fields.append(Leaf(key, field_name, getter, serializer(named), nullable))
+            passes_str = named.name in ("String", "ID")
+            leaf = Leaf(key, field_name, getter, serializer(named), nullable, passes_str)
+            planned.fields.append(leaf)
         return planned
 
     def connection(self, connection_type: Any, nodes: list[FieldNode]) -> ConnectionPlan:

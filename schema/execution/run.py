@@ -128,26 +128,30 @@ class Runner:
 
     async def level(self, plan: ObjectPlan, items: list[tuple[dict[str, Any], Any, Path]]) -> None:
         viewer = self.viewer
-        relations: list[Relation] = []
-        for field in plan.fields:
-            if isinstance(field, Relation):
-                relations.append(field)
+        fields = plan.fields
         for answer, row, path in items:
-            for field in plan.fields:
-                if isinstance(field, Leaf):
+            for field in fields:
+                field_type = type(field)
+                if field_type is Leaf:
                     try:
                         value = field.get(row, viewer)
-                        answer[field.key] = None if value is None else field.serialize(value)
+                        if value is None:
+                            answer[field.key] = None
+                            if not field.nullable:
+                                error = _null_error(plan.type_name, field.name)
+                                self.fail(error, None, (*path, field.key))
+                        elif field.passes_str and type(value) is str:
+                            answer[field.key] = value
+                        else:
+                            answer[field.key] = field.serialize(value)
                     except Exception as error:  # a value that cannot be written errs its field
                         answer[field.key] = None
                         self.fail(error, None, (*path, field.key))
-                        continue
-                    if value is None and not field.nullable:
-                        self.fail(_null_error(plan.type_name, field.name), None, (*path, field.key))
-                elif isinstance(field, TypeName):
+                elif field_type is TypeName:
                     answer[field.key] = field.value
                 else:
                     answer[field.key] = None
+        relations = plan.relations
         rows = [row for _, row, _ in items]
         for relation in relations:
             try:
