@@ -157,5 +157,6 @@ async def test_no_connection_within_the_pool_timeout_is_a_503(
         response = await http.post("/graphql", json=node(world), **ask(world, settings))
         waited = asyncio.get_running_loop().time() - started
     assert_unavailable(response)
-    assert waited < 1.0
+    # The pool's 0.2 s applied, not the 5 s default: a bound with room for a busy machine.
+    assert waited < 3.0
     assert (await http.post("/graphql", json=node(world), **ask(world, settings))).is_success
