@@ -82,7 +82,11 @@ class RequestDB:
                 raise
 
     async def execute(
-        self, statement: Executable, params: dict[str, Any] | None = None, /, **options: Any
+        self,
+        statement: Executable,
+        params: dict[str, Any] | list[dict[str, Any]] | None = None,  # a list: one row each
+        /,
+        **options: Any,
     ) -> Result[Any]:
         return await self._run(
             lambda: self._session.execute(statement, params, execution_options=options)
