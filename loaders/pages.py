@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select, tuple_
 
+from loaders.compiled import value_of
 from loaders.edges import Edge
 from loaders.metrics import measured
 from loaders.session import RequestDB
@@ -303,7 +304,7 @@ class PageOf(DataLoader[Any, Page]):
         last_sort = first_sort + width
         collected: defaultdict[Any, _Collected] = defaultdict(_Collected)
         for result in rows:
-            bucket = collected[result["parent_key"]]
+            bucket = collected[value_of(result, "parent_key")]
             bucket.rows.append(result)
             bucket.values.append(tuple(result[first_sort:last_sort]))
         return [_page(collected.get(key, _Collected()), request) for key in keys]

@@ -7,6 +7,7 @@ from uuid import UUID
 from aiodataloader import DataLoader
 from sqlalchemy import Select, func
 
+from loaders.compiled import value_of
 from loaders.edges import Edge
 from loaders.metrics import measured
 from loaders.session import RequestDB
@@ -71,7 +72,7 @@ class Related(DataLoader[Any, Any]):
                 include_deleted=self.include_deleted,
             )
             for row in rows:
-                grouped[row["parent_key"]].append(row)
+                grouped[value_of(row, "parent_key")].append(row)
         if self.edge.many:
             return [grouped.get(key, []) for key in keys]
         return [next(iter(grouped.get(key, ())), None) for key in keys]
