@@ -47,6 +47,9 @@ class Ordering:
     # none NULL, and cursors compare as one row value.
     directions: tuple[bool, ...] | None = None
     nullable: tuple[bool, ...] | None = None
+    # The fields the keys read, each (model, column, argument path), for the read policy to
+    # check against a viewer (`schema.policy.refuse_unreadable`); not part of the order's SQL.
+    reads: tuple[tuple[Any, str, str], ...] = field(default=(), compare=False)
 
     def expressions(self, model: Any, view: ColumnView) -> list[ColumnElement[Any]]:
         return [key(model, view) for key in self.keys]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.util import ClauseAdapter
 
 from loaders.edges import edge
+from loaders.statements import live
 from loaders.visibility import ColumnView
 
 
@@ -40,7 +41,8 @@ class RelatedKey:
             select(view.column(target, self.column))
             .where(
                 target.organization_id == model.organization_id,
-                getattr(target, str(along.link.key)) == getattr(model, along.parent_key),
+                getattr(target, str(along.link.key)) == view.column(model, along.parent_key),
+                *live(target),
             )
             .correlate(model)
             .scalar_subquery()
@@ -57,8 +59,8 @@ class CountKey:
     def __call__(self, model: Any, view: ColumnView) -> ColumnElement[Any]:
         along = edge(getattr(inspect(model).mapper.class_, self.relationship))
         target = aliased(along.target)
-        counted = select(func.count()).select_from(target)
-        parent = getattr(model, along.parent_key)
+        counted = select(func.count()).select_from(target).where(*live(target))
+        parent = view.column(model, along.parent_key)
         if along.secondary is not None:
             assert along.secondary_join is not None
             joined = ClauseAdapter(inspect(target).selectable).traverse(along.secondary_join)

@@ -78,6 +78,13 @@ def _array_of(item: Any) -> ARRAY[Any]:
     return ARRAY(item)
 
 
+def live(target: Any) -> list[ColumnElement[bool]]:
+    """`deleted_at IS NULL` on a related row, stated in the subquery that relates it: a statement
+    that lists tombstones runs without the session's soft-delete criteria (`includes_deleted`),
+    and a deleted row must still never make another match, count or sort."""
+    return [target.deleted_at.is_(None)] if hasattr(target, "deleted_at") else []
+
+
 def where_options(where: Any) -> dict[str, Any]:
     """Execution options a filter needs: one that decides about soft-deleted rows itself (comment
     tombstones) sets `include_deleted = True`, and its statements run without the session's

@@ -14,7 +14,7 @@ or not, and the same filter means the same thing in SQL and in a reference writt
 per filter *shape* (fields, operators, nesting), and run with each request's values.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from functools import cache
 from typing import Any
@@ -43,6 +43,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.util import ClauseAdapter
 
 from loaders.edges import edge
+from loaders.statements import includes_deleted, live
 from loaders.visibility import ColumnView, bound
 
 
@@ -193,8 +194,8 @@ class Related:
         along = edge(relationship)
         target = aliased(along.target)
         link = getattr(target, str(along.link.key)) if along.secondary is None else along.link
-        parent = getattr(model, along.parent_key)
-        related: Select[Any] = select(literal_column("1")).select_from(target)
+        parent = view.column(model, along.parent_key)
+        related: Select[Any] = select(literal_column("1")).select_from(target).where(*live(target))
         if along.secondary is not None:
             assert along.secondary_join is not None
             related = related.join(along.secondary, _on_alias(along, target))
@@ -223,6 +224,9 @@ class Where:
     """A whole `where` argument: a `loaders.pages.Where`."""
 
     condition: Condition
+    # The fields it compares, each (model, column, argument path), for the read policy to check
+    # against a viewer (`schema.policy.refuse_unreadable`); not part of the filter's SQL.
+    reads: tuple[tuple[Any, str, str], ...] = field(default=(), compare=False)
 
     def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
         return [self.condition.criterion(model, view)]
@@ -256,6 +260,15 @@ class Both:
     first: Any
     second: Any
 
+    @property
+    def reads(self) -> tuple[tuple[Any, str, str], ...]:
+        return reads_of(self.first) + reads_of(self.second)
+
+    @property
+    def include_deleted(self) -> bool:
+        """A list that decides about deleted rows itself (comment threads) still does."""
+        return includes_deleted(self.first) or includes_deleted(self.second)
+
     def criteria(self, model: Any, view: ColumnView) -> list[ColumnElement[bool]]:
         return [*self.first.criteria(model, view), *self.second.criteria(model, view)]
 
@@ -265,3 +278,9 @@ class Both:
         overlap = params.keys() & more.keys()
         assert not overlap, overlap
         return Both(first, second), {**params, **more}
+
+
+def reads_of(where: Any) -> tuple[tuple[Any, str, str], ...]:
+    """The fields a filter compares (`Where.reads`); none for a list's own filters."""
+    reads: tuple[tuple[Any, str, str], ...] = getattr(where, "reads", ())
+    return reads

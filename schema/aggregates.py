@@ -17,33 +17,13 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from sqlalchemy.orm import InstrumentedAttribute
 
-from loaders import Where
-from loaders.grouped import MAX_GROUPS, AggregateRequest, Function, Group, GroupKey, Truncation
+from loaders.grouped import MAX_GROUPS, Function, Group, GroupKey, Truncation
 from schema.comparisons import ENUM_OF, DateTimeComparison, IntComparison
 from schema.context import Info
-from schema.policy import visible_columns
+from schema.policy import refuse_unreadable
+from schema.source import Source
 from schema.where import FILTERABLE, TYPE_OF_MODEL, WHERE_INPUTS, column_fields, relation_fields
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where an aggregate's rows come from: a root list (`model`) or an edge under a parent."""
-
-    model: type[Any]
-    where: Where | None
-    attribute: InstrumentedAttribute[Any] | None = None
-    parent_key: Any = None
-
-    async def groups(self, info: Info, measures: Any, keys: tuple[GroupKey, ...]) -> list[Group]:
-        view = visible_columns(info.context.viewer)
-        request = AggregateRequest(measures, view, self.where, keys)
-        loaders = info.context.loaders
-        if self.attribute is None:
-            return await loaders.aggregate_root(self.model, request)
-        found: list[Group] = await loaders.aggregate(self.attribute, request).load(self.parent_key)
-        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +149,9 @@ def _build(type_name: str) -> type[Any]:
     group_type = _object(f"{type_name}Group", f"A group of {type_name} rows.", group_fields)
 
     async def group_by(self: Any, info: Info, by: list[Any]) -> list[Any]:
+        model = self.source.model
+        given = [(model, keys[key.value].column, f"by.{i}") for i, key in enumerate(by)]
+        refuse_unreadable(info.context.viewer.role, given)
         chosen = tuple(dict.fromkeys(keys[key.value] for key in by))
         groups = await self.source.groups(info, measures, chosen)
         return [
@@ -232,7 +215,8 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-AGGREGATES = {name: _build(name) for name in ("Content", "User")}
+# Every type a connection lists (`schema.connections`).
+AGGREGATES = {name: _build(name) for name in ("Content", "User", "Tag", "Comment", "Rating")}
 ContentAggregate = AGGREGATES["Content"]
 UserAggregate = AGGREGATES["User"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -12,12 +12,18 @@ import models
 from loaders import value_of
 from loaders.filters import ThreadReplies
 from loaders.orderings import COMMENT_ORDERINGS
+from schema.comparisons import narrowed
 from schema.context import Info
 from schema.execution.catalog import computed, reads
 from schema.execution.prefetch import register, resolve
+from schema.filters import sorted_by
 from schema.node import Node
-from schema.pagination import Connection
 from schema.relations import One, PageOfMany
+
+if TYPE_CHECKING:
+    from schema.connections import CommentConnection
+    from schema.sorting import CommentSort
+    from schema.where import CommentWhere
 
 
 @strawberry.type(
@@ -70,9 +76,11 @@ class Comment(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[Comment]:
+        where: Annotated[CommentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+        sort: list[Annotated[CommentSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
+    ) -> Annotated[CommentConnection, strawberry.lazy("schema.connections")]:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
-        return resolve(self, info, COMMENT_REPLIES, args)
+        return resolve(self, info, COMMENT_REPLIES, {**args, "where": where, "sort": sort})
 
 
 @reads("body", "deleted_at")
@@ -105,8 +113,8 @@ COMMENT_REPLIES = PageOfMany(
     models.Comment.replies,
     "pk",
     Comment.from_row,
-    ordering=lambda _args: COMMENT_ORDERINGS["CREATED_AT_ASC"],
-    where=lambda _args: ThreadReplies(),
+    ordering=lambda args: sorted_by("Comment", args, COMMENT_ORDERINGS["CREATED_AT_ASC"]),
+    where=lambda args: narrowed(args, ThreadReplies()),
 )
 
 register(

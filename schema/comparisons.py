@@ -163,6 +163,7 @@ class RelationField:
 class WhereSpec:
     """What each field of one `where` input means, by Python attribute name."""
 
+    model: Any  # the model its rows are of
     fields: dict[str, ColumnField | RelationField] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # Python attribute -> GraphQL name
 
@@ -197,6 +198,7 @@ def checked_id(type_name: str) -> Callable[[Any, str], Any]:
 @dataclass(slots=True)
 class _Walk:
     conditions: int = 0
+    reads: list[tuple[Any, str, str]] = field(default_factory=list)
 
     def where(self, value: Any, path: str, depth: int) -> Condition:
         if depth > MAX_DEPTH:
@@ -212,6 +214,7 @@ class _Walk:
                 continue
             at = f"{path}.{spec.names[attribute]}"
             if isinstance(meaning, ColumnField):
+                self.reads.append((spec.model, meaning.column, at))
                 parts.extend(self.comparisons(given, meaning, at))
             elif meaning.many:
                 parts.extend(self.quantified(given, meaning, at, depth))
@@ -272,7 +275,9 @@ def where_value(given: Any, argument: str = "where") -> WhereValue | None:
     """The filter a `where` argument means (None when not given)."""
     if given is None:
         return None
-    return WhereValue(_Walk().where(given, argument, 1))
+    walk = _Walk()
+    condition = walk.where(given, argument, 1)
+    return WhereValue(condition, tuple(walk.reads))
 
 
 def narrowed(args: dict[str, Any], old: Where | None = None) -> Where | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
@@ -11,12 +12,17 @@ import strawberry
 import models
 from loaders.filters import ThreadStarts
 from loaders.orderings import COMMENT_ORDERINGS
+from schema.comparisons import narrowed
 from schema.context import Info
 from schema.execution.prefetch import register, resolve
-from schema.filters import ContentStatus, Difficulty
+from schema.filters import ContentStatus, Difficulty, sorted_by
 from schema.node import Node
-from schema.pagination import Connection
 from schema.relations import Many, One, PageOfMany, Value
+
+if TYPE_CHECKING:
+    from schema.connections import CommentConnection
+    from schema.sorting import CommentSort
+    from schema.where import CommentWhere
 
 
 @strawberry.type(description="Ratings of a content: how many, and their mean (null when none).")
@@ -142,9 +148,11 @@ class Content(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[Comment]:
+        where: Annotated[CommentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+        sort: list[Annotated[CommentSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
+    ) -> Annotated[CommentConnection, strawberry.lazy("schema.connections")]:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
-        return resolve(self, info, CONTENT_COMMENTS, args)
+        return resolve(self, info, CONTENT_COMMENTS, {**args, "where": where, "sort": sort})
 
     @strawberry.field(description="Live comments on this content, replies included.")
     def comment_count(self, info: Info) -> int:
@@ -176,8 +184,8 @@ CONTENT_COMMENTS = PageOfMany(
     models.Content.comments,
     "pk",
     Comment.from_row,
-    ordering=lambda _args: COMMENT_ORDERINGS["CREATED_AT_ASC"],
-    where=lambda _args: ThreadStarts(),
+    ordering=lambda args: sorted_by("Comment", args, COMMENT_ORDERINGS["CREATED_AT_ASC"]),
+    where=lambda args: narrowed(args, ThreadStarts()),
 )
 CONTENT_COMMENT_COUNT = Value(
     lambda loaders: loaders.count(models.Content.comments), "pk", convert=int

@@ -16,9 +16,12 @@ from uuid import UUID
 import orjson
 import strawberry
 
-from loaders import ColumnView, Ordering, Page, PageRequest, Where
+from loaders import Ordering, Page, PageRequest, Where
+from loaders.where import reads_of
 from schema.context import PageLimits
 from schema.errors import BadUserInput
+from schema.policy import ViewerColumns, refuse_unreadable
+from schema.source import Source
 
 T = TypeVar("T")
 
@@ -57,6 +60,8 @@ class Connection(Generic[T]):
     page_info: PageInfo
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
     total: strawberry.Private[int | None] = None  # set when counted ahead for a whole level
+    # The rows the list holds (not its page), for its `aggregate` (`schema.connections`).
+    aggregate_source: strawberry.Private[Source | None] = None
 
     @strawberry.field(description="The nodes of this page, without their edges.")
     def nodes(self) -> list[T]:
@@ -166,7 +171,7 @@ def decode_cursor(cursor: str, ordering: Ordering, argument: str) -> tuple[Any, 
 def page_request(
     ordering: Ordering,
     limits: PageLimits,
-    view: ColumnView,
+    view: ViewerColumns,
     *,
     first: int | None,
     after: str | None,
@@ -183,6 +188,7 @@ def page_request(
                 argument=name,
                 maximum=limits.max_size,
             )
+    refuse_unreadable(view.role, (*reads_of(where), *ordering.reads))
     return PageRequest(
         ordering=ordering,
         view=view,
@@ -201,6 +207,7 @@ def connection(
     to_node: Callable[[Any], T],
     count_total: Callable[[], Awaitable[int]],
     total: int | None = None,
+    source: Source | None = None,
 ) -> Connection[T]:
     edges = [
         Edge(node=to_node(row), ordering=ordering, sort_values=values)
@@ -216,4 +223,5 @@ def connection(
         ),
         count_total=count_total,
         total=total,
+        aggregate_source=source,
     )

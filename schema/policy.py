@@ -9,11 +9,15 @@ Reads: the criteria below are added to every ORM query of the request.
 | STUDENT    | published contents, and its own in any status |
 
 Deleted contents are seen by nobody; comments, ratings and attachments follow their content.
-Single fields: `HIDDEN_FIELDS` below. A field's resolver asks `may_read`; filters, searches and
-orders read every column through `visible_columns(viewer)`, where a hidden value is NULL.
+Single fields: `HIDDEN_FIELDS` below. A field's resolver asks `may_read`; filters, searches,
+orders and groups read every column through `visible_columns(viewer)`, where a hidden value is
+NULL. A field hidden from the viewer on every row (`never_readable`) is refused as a filter, sort
+or group key (BAD_USER_INPUT at its argument's path), since nothing could be learnt from it; one
+hidden on some rows reads as NULL there. A comment's tombstone shows no author (`SHOWN_WHEN`).
 Writes: `WRITE_RULES` below; every mutation asks `may(viewer, action, owner)`.
 """
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -27,6 +31,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 from loaders.compiled import VIEWER_ID
 from models import Attachment, Comment, Content, ContentStatus, Rating, Role, User
 from schema.context import Viewer
+from schema.errors import BadUserInput
 
 _contents = Content.__table__
 
@@ -100,13 +105,45 @@ class HiddenField:
 HIDDEN_FIELDS: tuple[HiddenField, ...] = (
     HiddenField(User.email, owner=User.id, on_anything=_ADMIN, on_own=_ALL),
 )
-_HIDDEN = {(field.column.class_, field.column.key): field for field in HIDDEN_FIELDS}
+
+# Columns the schema shows only on the rows where the condition holds, whoever the viewer: a
+# tombstone shows no author (`schema.comment.COMMENT_AUTHOR`), so no filter, sort or group of a
+# thread may tell it either.
+SHOWN_WHEN: dict[tuple[Any, str], Callable[[Any], ColumnElement[bool]]] = {
+    (Comment, "author_id"): lambda comment: comment.deleted_at.is_(None),
+}
+
+
+def hidden_field(model: Any, name: str) -> HiddenField | None:
+    """The rule hiding `model.<name>` from some viewers, if there is one."""
+    for hidden in HIDDEN_FIELDS:  # read when asked: a handful, and tests may declare more
+        if hidden.column.class_ is model and hidden.column.key == name:
+            return hidden
+    return None
 
 
 def may_read(viewer: Viewer, column: InstrumentedAttribute[Any], owner_id: UUID) -> bool:
     """Whether `viewer` may read `column` on a row owned by `owner_id`."""
-    hidden = _HIDDEN.get((column.class_, column.key))
+    hidden = hidden_field(column.class_, column.key)
     return hidden is None or hidden.readable_by(viewer, owner_id)
+
+
+def never_readable(role: Role, model: Any, name: str) -> bool:
+    """Whether viewers of `role` may read `model.<name>` on no row at all: the one decision
+    `where`, `sort` and `groupBy` ask before they take a field."""
+    hidden = hidden_field(model, name)
+    return hidden is not None and role not in hidden.on_anything and role not in hidden.on_own
+
+
+# A field an argument reads: (model, column, the argument's path to it).
+Read = tuple[Any, str, str]
+
+
+def refuse_unreadable(role: Role, reads: Iterable[Read]) -> None:
+    """BAD_USER_INPUT at the path of the first field `role` may never read (`never_readable`)."""
+    for model, name, path in reads:
+        if never_readable(role, model, name):
+            raise BadUserInput(f"`{path}` is a field the viewer may not read", argument=path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +159,11 @@ class ViewerColumns:
 
     def column(self, model: Any, name: str) -> ColumnElement[Any]:
         column: ColumnElement[Any] = getattr(model, name)
-        hidden = _HIDDEN.get((inspect(model).mapper.class_, name))
+        mapped = inspect(model).mapper.class_
+        shown = SHOWN_WHEN.get((mapped, name))
+        if shown is not None:
+            column = case((shown(model), column))  # NULL where the schema shows none
+        hidden = hidden_field(mapped, name)
         if hidden is None or self.role in hidden.on_anything:
             return column
         if self.role in hidden.on_own:

@@ -18,8 +18,11 @@ from schema.context import Info
 from schema.execution.prefetch import field_nodes, prefetch, selected_names, subselections
 from schema.pagination import Connection, connection, page_request
 from schema.policy import visible_columns
+from schema.source import Source
 
 ToNode = Callable[[Any], Any]
+# What a connection answers without its page's rows.
+_NOT_PAGED = frozenset({"totalCount", "aggregate", "__typename"})
 
 
 async def load_all(loader: DataLoader[Any, Any], keys: list[Any]) -> list[Any]:
@@ -137,7 +140,7 @@ class PageOfMany:
         wanted = selected_names(info, nodes)
         pages: list[Page] = (
             await load_all(loaders.page(self.attribute, request), keys)
-            if wanted - {"totalCount", "__typename"}
+            if wanted - _NOT_PAGED
             else [Page([], [], False, False)] * len(keys)
         )
         totals: list[int | None] = (
@@ -145,8 +148,16 @@ class PageOfMany:
             if "totalCount" in wanted
             else [None] * len(keys)
         )
+        model = self.attribute.property.mapper.class_
         return [
-            connection(page, ordering, self.to_node, _counter(loaders, self, request, key), total)
+            connection(
+                page,
+                ordering,
+                self.to_node,
+                _counter(loaders, self, request, key),
+                total,
+                Source(model, where, self.attribute, key),
+            )
             for page, key, total in zip(pages, keys, totals, strict=True)
         ]
 
@@ -201,13 +212,18 @@ async def root_connection(
 ) -> Connection[Any]:
     """A root list as a connection, with the selected relations of its nodes prefetched."""
     loaders = info.context.loaders
-    page = await loaders.root_page(model, request)
+    nodes = field_nodes(info)
+    page = (
+        await loaders.root_page(model, request)
+        if selected_names(info, nodes) - _NOT_PAGED
+        else Page([], [], False, False)
+    )
 
     async def count_total() -> int:
         return await loaders.count_root(model, request.where, request.view)
 
-    result = connection(page, request.ordering, to_node, count_total)
-    nodes = field_nodes(info)
+    source = Source(model, request.where)
+    result = connection(page, request.ordering, to_node, count_total, source=source)
     await prefetch(
         info,
         [edge.node for edge in result.edges],

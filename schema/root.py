@@ -7,9 +7,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 import models
-from schema.aggregates import ContentAggregate, Source, UserAggregate, aggregate_of
+from schema.aggregates import ContentAggregate, UserAggregate, aggregate_of
 from schema.comment import Comment
-from schema.content import Attachment, Content
+from schema.connections import ContentConnection, TagConnection, UserConnection
+from schema.content import Attachment
 from schema.context import Info
 from schema.execution import EventCursor, EventExecutor, Schema
 from schema.execution.catalog import build_catalog
@@ -32,7 +33,7 @@ from schema.roots import (
     viewer_row,
 )
 from schema.sorting import ContentSort, TagSort, UserSort
-from schema.tag import Tag
+from schema.source import Source
 from schema.user import User
 from schema.where import ContentWhere, TagWhere, UserWhere
 
@@ -93,7 +94,7 @@ class Query:
         filter: UserFilter | None = None,
         where: UserWhere | None = None,  # type: ignore[valid-type]
         sort: list[UserSort] | None = None,  # type: ignore[valid-type]
-    ) -> Connection[User]:
+    ) -> UserConnection:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
         narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return await _root_list(info, "users", {**args, **narrowing})
@@ -110,13 +111,14 @@ class Query:
         filter: ContentFilter | None = None,
         where: ContentWhere | None = None,  # type: ignore[valid-type]
         sort: list[ContentSort] | None = None,  # type: ignore[valid-type]
-    ) -> Connection[Content]:
+    ) -> ContentConnection:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
         narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return await _root_list(info, "contents", {**args, **narrowing})
 
     @strawberry.field(
-        description="Aggregates of the contents `contents` lists with the same filters."
+        description="Aggregates of the contents `contents` lists with the same filters.",
+        deprecation_reason="Use `contents(...) { aggregate { ... } }`: the same, on the list.",
     )
     async def contents_aggregate(
         self,
@@ -126,7 +128,10 @@ class Query:
     ) -> ContentAggregate:  # type: ignore[valid-type]
         return await _root_aggregate(info, "contents", "Content", filter, where)
 
-    @strawberry.field(description="Aggregates of the users `users` lists with the same filters.")
+    @strawberry.field(
+        description="Aggregates of the users `users` lists with the same filters.",
+        deprecation_reason="Use `users(...) { aggregate { ... } }`: the same, on the list.",
+    )
     async def users_aggregate(
         self,
         info: Info,
@@ -145,17 +150,25 @@ class Query:
         before: str | None = None,
         where: TagWhere | None = None,  # type: ignore[valid-type]
         sort: list[TagSort] | None = None,  # type: ignore[valid-type]
-    ) -> Connection[Tag]:
+    ) -> TagConnection:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
         return await _root_list(info, "tags", {**args, "where": where, "sort": sort})
 
     @strawberry.field(
-        description="Full-text search over the contents the viewer may see, best first."
+        description="Full-text search over the contents the viewer may see, best first"
+        " (or in the order `sort` gives)."
     )
     async def search(
-        self, info: Info, query: str, first: int | None = None, after: str | None = None
-    ) -> Connection[Content]:
-        return await _root_list(info, "search", {"query": query, "first": first, "after": after})
+        self,
+        info: Info,
+        query: str,
+        first: int | None = None,
+        after: str | None = None,
+        where: ContentWhere | None = None,  # type: ignore[valid-type]
+        sort: list[ContentSort] | None = None,  # type: ignore[valid-type]
+    ) -> ContentConnection:  # type: ignore[valid-type]
+        args = {"query": query, "first": first, "after": after, "where": where, "sort": sort}
+        return await _root_list(info, "search", args)
 
 
 from schema.mutations import Mutation  # noqa: E402 - mutations build on the types above

@@ -94,8 +94,8 @@ LISTS: dict[str, RootList] = {
     "search": RootList(
         models.Content,
         Content.from_row,
-        lambda args: search_ordering(search_text(args)),
-        lambda args: SearchWhere(search_text(args)),
+        lambda args: sorted_by("Content", args, search_ordering(search_text(args))),
+        lambda args: narrowed(args, SearchWhere(search_text(args))),
     ),
 }
 

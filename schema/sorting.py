@@ -19,11 +19,10 @@ from loaders import Ordering
 from loaders.orderings import average_rating
 from loaders.sorting import ColumnKey, CountKey, RelatedKey
 from schema.errors import BadUserInput
-from schema.policy import HIDDEN_FIELDS
+from schema.policy import Read, hidden_field
 from schema.where import FILTERABLE, column_fields, relation_fields
 
 MAX_SORT_KEYS = 5
-_HIDDEN = {(hidden.column.class_, hidden.column.key) for hidden in HIDDEN_FIELDS}
 
 
 @strawberry.enum(description="Which way a sort key runs.")
@@ -50,7 +49,7 @@ def _sortable_columns(type_name: str) -> dict[str, str]:
     return {
         attribute: graphql_name
         for attribute, (_, _, graphql_name) in column_fields(type_name).items()
-        if attribute != "id"  # the tie breaker, always last
+        if attribute != "id"  # the tie breaker, always last (`sort_ordering`)
     }
 
 
@@ -124,6 +123,7 @@ def sort_ordering(type_name: str, items: list[Any], argument: str = "sort") -> O
     directions: list[bool] = []
     nullable: list[bool] = []
     names: list[str] = []
+    reads: list[Read] = []  # checked against the viewer with the page (`page_request`)
     for index, item in enumerate(items):
         path = f"{argument}.{index}"
         name, value = _one(item, path)
@@ -138,7 +138,8 @@ def sort_ordering(type_name: str, items: list[Any], argument: str = "sort") -> O
                 column = mapper.columns[name]
                 keys.append(ColumnKey(name))
                 types.append(_cursor_type(column))
-                nullable.append(bool(column.nullable) or (model, name) in _HIDDEN)
+                nullable.append(bool(column.nullable) or hidden_field(model, name) is not None)
+                reads.append((model, name, f"{path}.{_camel(name)}"))
             names.append(name)
         elif isinstance(value, CountSort):
             direction = value.count
@@ -150,24 +151,39 @@ def sort_ordering(type_name: str, items: list[Any], argument: str = "sort") -> O
             inner, direction = _one(value, f"{path}.{name}")
             target = getattr(model, name).property.mapper
             keys.append(RelatedKey(name, inner))
+            reads.append((target.class_, inner, f"{path}.{_camel(name)}.{_camel(inner)}"))
             types.append(_cursor_type(target.columns[inner]))
             nullable.append(True)  # no related row, or one the viewer may not see
             names.append(f"{name}.{inner}")
         directions.append(direction is SortDirection.DESC)
         names[-1] += f" {direction.value}"
+    # The primary key breaks ties (a rating's is its content and its user: it has no id).
+    ties = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
+    ties = [name for name in ties if name != "organization_id"]
     return Ordering(
         f"SORT({', '.join(names)})",
-        (*keys, ColumnKey("id")),
-        (*types, UUID),
-        directions=(*directions, False),
-        nullable=(*nullable, False),
+        (*keys, *(ColumnKey(name) for name in ties)),
+        (*types, *(UUID for _ in ties)),
+        directions=(*directions, *(False for _ in ties)),
+        nullable=(*nullable, *(False for _ in ties)),
+        reads=tuple(reads),
     )
 
 
-SORT_INPUTS = {name: _build(name) for name in ("Content", "User", "Tag")}
+SORT_INPUTS = {name: _build(name) for name in ("Content", "User", "Tag", "Comment", "Rating")}
 ContentSort = SORT_INPUTS["Content"]
 UserSort = SORT_INPUTS["User"]
 TagSort = SORT_INPUTS["Tag"]
+CommentSort = SORT_INPUTS["Comment"]
+RatingSort = SORT_INPUTS["Rating"]
 
 
-__all__ = ["ContentSort", "SortDirection", "TagSort", "UserSort", "sort_ordering"]
+__all__ = [
+    "CommentSort",
+    "ContentSort",
+    "RatingSort",
+    "SortDirection",
+    "TagSort",
+    "UserSort",
+    "sort_ordering",
+]

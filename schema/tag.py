@@ -15,11 +15,11 @@ from schema.context import Info
 from schema.execution.prefetch import register, resolve
 from schema.filters import ContentFilter, ContentOrder, content_where, sorted_by
 from schema.node import Node
-from schema.pagination import Connection
 from schema.relations import PageOfMany
 
 if TYPE_CHECKING:
     from schema.aggregates import ContentAggregate
+    from schema.connections import ContentConnection
     from schema.sorting import ContentSort
     from schema.where import ContentWhere
 
@@ -50,12 +50,15 @@ class Tag(Node):
         filter: ContentFilter | None = None,
         where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
         sort: list[Annotated[ContentSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
-    ) -> Connection[Content]:
+    ) -> Annotated[ContentConnection, strawberry.lazy("schema.connections")]:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
         narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return resolve(self, info, TAG_CONTENTS, {**args, **narrowing})
 
-    @strawberry.field(description="Aggregates of what `contents` lists, with the same filters.")
+    @strawberry.field(
+        description="Aggregates of what `contents` lists, with the same filters.",
+        deprecation_reason="Use `contents(...) { aggregate { ... } }`: the same, on the list.",
+    )
     async def contents_aggregate(
         self,
         info: Info,

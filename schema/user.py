@@ -25,14 +25,14 @@ from schema.filters import (
     sorted_by,
 )
 from schema.node import Node
-from schema.pagination import Connection
 from schema.policy import may_read
 from schema.relations import One, PageOfMany
 
 if TYPE_CHECKING:
     from schema.aggregates import ContentAggregate
-    from schema.sorting import ContentSort
-    from schema.where import ContentWhere
+    from schema.connections import CommentConnection, ContentConnection, RatingConnection
+    from schema.sorting import CommentSort, ContentSort, RatingSort
+    from schema.where import CommentWhere, ContentWhere, RatingWhere
 
 
 @strawberry.type(description="What a user tells about themself.")
@@ -104,12 +104,15 @@ class User(Node):
         filter: ContentFilter | None = None,
         where: Annotated[ContentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
         sort: list[Annotated[ContentSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
-    ) -> Connection[Content]:
+    ) -> Annotated[ContentConnection, strawberry.lazy("schema.connections")]:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
         narrowing = {"order_by": order_by, "filter": filter, "where": where, "sort": sort}
         return resolve(self, info, USER_CONTENTS, {**args, **narrowing})
 
-    @strawberry.field(description="Aggregates of what `contents` lists, with the same filters.")
+    @strawberry.field(
+        description="Aggregates of what `contents` lists, with the same filters.",
+        deprecation_reason="Use `contents(...) { aggregate { ... } }`: the same, on the list.",
+    )
     async def contents_aggregate(
         self,
         info: Info,
@@ -130,9 +133,11 @@ class User(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[Comment]:
+        where: Annotated[CommentWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+        sort: list[Annotated[CommentSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
+    ) -> Annotated[CommentConnection, strawberry.lazy("schema.connections")]:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
-        return resolve(self, info, USER_COMMENTS, args)
+        return resolve(self, info, USER_COMMENTS, {**args, "where": where, "sort": sort})
 
     @strawberry.field(description="Ratings this user gave, newest first.")
     def ratings(
@@ -142,9 +147,11 @@ class User(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[Rating]:
+        where: Annotated[RatingWhere, strawberry.lazy("schema.where")] | None = None,  # type: ignore[valid-type]
+        sort: list[Annotated[RatingSort, strawberry.lazy("schema.sorting")]] | None = None,  # type: ignore[valid-type]
+    ) -> Annotated[RatingConnection, strawberry.lazy("schema.connections")]:  # type: ignore[valid-type]
         args = {"first": first, "after": after, "last": last, "before": before}
-        return resolve(self, info, USER_RATINGS, args)
+        return resolve(self, info, USER_RATINGS, {**args, "where": where, "sort": sort})
 
 
 computed(
@@ -170,13 +177,15 @@ USER_COMMENTS = PageOfMany(
     models.User.comments,
     "pk",
     Comment.from_row,
-    ordering=lambda _args: COMMENT_ORDERINGS["CREATED_AT_DESC"],
+    ordering=lambda args: sorted_by("Comment", args, COMMENT_ORDERINGS["CREATED_AT_DESC"]),
+    where=narrowed,
 )
 USER_RATINGS = PageOfMany(
     models.User.ratings,
     "pk",
     Rating.from_row,
-    ordering=lambda _args: RATING_ORDERINGS["CREATED_AT_DESC"],
+    ordering=lambda args: sorted_by("Rating", args, RATING_ORDERINGS["CREATED_AT_DESC"]),
+    where=narrowed,
 )
 
 register(

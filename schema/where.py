@@ -162,7 +162,7 @@ def _build() -> dict[str, type[Any]]:
         return lists[target]
 
     for name, cls in wheres.items():
-        spec = WhereSpec()
+        spec = WhereSpec(FILTERABLE[name][1])
         annotations: dict[str, Any] = {}
         for attribute, (comparison, meaning, graphql_name) in column_fields(name).items():
             annotations[attribute] = comparison | None
@@ -193,3 +193,5 @@ WHERE_INPUTS = _build()
 ContentWhere = WHERE_INPUTS["Content"]
 UserWhere = WHERE_INPUTS["User"]
 TagWhere = WHERE_INPUTS["Tag"]
+CommentWhere = WHERE_INPUTS["Comment"]
+RatingWhere = WHERE_INPUTS["Rating"]

@@ -231,7 +231,8 @@ async def test_a_hidden_value_cannot_be_read_matched_or_sorted_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The app runs in this process: the stricter variant is the policy for this test.
-    monkeypatch.setitem(policy._HIDDEN, (hidden.column.class_, hidden.column.key), hidden)
+    declared = [field for field in policy.HIDDEN_FIELDS if field.column is not hidden.column]
+    monkeypatch.setattr(policy, "HIDDEN_FIELDS", (*declared, hidden))
     # Statements are compiled once per shape with the policy in them: none from another one.
     monkeypatch.setattr(compiled, "_TEMPLATES", OrderedDict())
     type_name, field_name = hidden.column.class_.__name__, camel(hidden.column.key)
