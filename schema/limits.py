@@ -15,6 +15,7 @@ introspection fields (`__schema`, `__type`) and what is selected under them incl
   A `where` filter adds 1 per comparison and 10 per relation filter (`some`, `every`, `none`,
   a to-one row) it holds, to the field it narrows (so a nested list's, once per parent); a
   `sort` 1 per field key and 10 per key read from related rows (a relation's field, a count).
+  A connection's `aggregate` is priced once per connection, whatever its page size.
   A subscription is priced as one event's answer: the limit applies to every event it delivers.
   `@skip`/`@include` are ignored: both branches are priced.
 
@@ -71,6 +72,9 @@ META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 # EXISTS per row) RELATION_FILTER_COST more; nesting past MAX_FILTER_NESTING is refused when read.
 FILTER_ARGUMENT = "where"
 SORT_ARGUMENT = "sort"
+# A connection's aggregate reads every row of its list whatever the page size: priced once per
+# connection, not multiplied by its `first`/`last` as the nodes are.
+AGGREGATE_FIELD = "aggregate"
 RELATION_FILTER_COST = 10
 MAX_FILTER_NESTING = 16
 LOGICAL_FILTERS = frozenset({"and", "or", "not"})
@@ -115,6 +119,8 @@ class Shape:
     aliases: int = 0
     cost: int = 0
     fields: int = 0
+    # Cost of a connection's own fields (its `aggregate`): once per connection, not per node.
+    flat: int = 0
 
 
 @dataclass(slots=True)
@@ -142,7 +148,7 @@ class _Walk:
         in_page: bool,
         wrappers: frozenset[str] = frozenset(),
     ) -> Shape:
-        depth = aliases = cost = fields = 0
+        depth = aliases = cost = fields = flat = 0
         for selection in node.selections:
             if isinstance(selection, FieldNode):
                 shape = self.field(selection, parent, in_page, wrappers)
@@ -158,7 +164,8 @@ class _Walk:
             aliases += shape.aliases
             cost = min(cost + shape.cost, COST_CEILING)
             fields += shape.fields
-        return Shape(depth, aliases, cost, fields)
+            flat = min(flat + shape.flat, COST_CEILING)
+        return Shape(depth, aliases, cost, fields, flat)
 
     def fragment(self, name: str, in_page: bool, wrappers: frozenset[str]) -> Shape:
         key = (name, in_page, wrappers)
@@ -213,7 +220,10 @@ class _Walk:
             multiplier = self.limits.default_page_size
         else:  # one object, or the edges of a page whose size is already counted
             multiplier = 1
-        cost = min(multiplier * (1 + child.cost) + self.filter_cost(node, definition), COST_CEILING)
+        cost = multiplier * (1 + child.cost) + child.flat + self.filter_cost(node, definition)
+        cost = min(cost, COST_CEILING)
+        if name == AGGREGATE_FIELD and in_page and "pageInfo" in fields:
+            return Shape(level + child.depth, aliases + child.aliases, 0, 1, flat=cost)
         return Shape(level + child.depth, aliases + child.aliases, cost, 1)
 
     def filter_cost(self, node: FieldNode, definition: GraphQLField) -> int:

@@ -214,5 +214,9 @@ async def test_the_readme_example_runs(
     section = readme.split("### Aggregates and groups", 1)[1]
     example = section.split("```graphql", 1)[1].split("```", 1)[0]
     response = await gql(client, example, token=token_for(settings, world.users["admin"]))
-    aggregate = response.data["contentsAggregate"]
+    aggregate = response.data["contents"]["aggregate"]
     assert aggregate["count"] == sum(group["count"] for group in aggregate["groupBy"])
+    assert len(response.data["contents"]["nodes"]) <= 5 < aggregate["count"]
+    for user in response.data["users"]["nodes"]:
+        contents = user["contents"]["aggregate"]
+        assert contents["count"] == sum(group["count"] for group in contents["groupBy"])

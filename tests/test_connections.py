@@ -526,6 +526,22 @@ async def test_an_aggregate_is_one_statement_for_every_parent(
     assert alone.statements == 2  # no page is read when none is selected
 
 
+async def test_an_aggregate_is_priced_once_per_connection(
+    client: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    token = token_for(settings, world.users["admin"])
+    costs = {}
+    for first in (0, 1, 50):
+        for aggregate in ("", "aggregate { count groupBy(by: [STATUS]) { count } }"):
+            query = f"{{ users(first: 2) {{ nodes {{ contents(first: {first}) {{ {aggregate}"
+            query += " nodes { id } } } } }"
+            response = await gql(client, query, token=token)
+            costs[first, bool(aggregate)] = response.body["extensions"]["cost"]
+    added = {first: costs[first, True] - costs[first, False] for first in (0, 1, 50)}
+    assert added[0] == added[1] == added[50] > 2 * 20  # per parent: its groups (a list)
+    assert costs[50, False] > costs[1, False]
+
+
 async def test_the_fields_beside_lists_agree_with_aggregate(
     client: httpx.AsyncClient, settings: Settings, world: World
 ) -> None:
