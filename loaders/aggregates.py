@@ -18,6 +18,7 @@ from models import Rating
 class RatingStats:
     """How many ratings a content has, and their mean (None when it has none)."""
 
+    content_id: UUID
     count: int
     average: float | None
 
@@ -33,10 +34,10 @@ class RatingSummaryByContent(DataLoader[UUID, RatingStats]):
             "rating stats", _rating_stats_statement, {"keys": list(set(keys))}
         )
         summaries = {
-            content_id: RatingStats(count, float(round(Decimal(average), 4)))
+            content_id: RatingStats(content_id, count, float(round(Decimal(average), 4)))
             for content_id, count, average in rows
         }
-        return [summaries.get(key, RatingStats(0, None)) for key in keys]
+        return [summaries.get(key, RatingStats(key, 0, None)) for key in keys]
 
 
 class RatingByViewer(DataLoader[UUID, Any]):

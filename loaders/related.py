@@ -2,7 +2,6 @@
 
 from collections import defaultdict
 from typing import Any
-from uuid import UUID
 
 from aiodataloader import DataLoader
 from sqlalchemy import Select, func
@@ -16,15 +15,18 @@ from loaders.statements import (
     any_key,
     by_key_statement,
     includes_deleted,
+    key_of,
+    key_params,
     related_statement,
     target_select,
 )
 from loaders.visibility import ColumnView, bound
 
 
-class ByKey(DataLoader[UUID, Any | None]):
-    """Rows of one model by primary key (`node(id)`, `nodes(ids)`, and loaders' own lookups),
-    with all its columns or only `columns` (and its keys)."""
+class ByKey(DataLoader[Any, Any | None]):
+    """Rows of one model by key within the tenant (`node(id)`, `nodes(ids)`, and loaders' own
+    lookups), with all its columns or only `columns` (and its keys). A key is a uuid, or a
+    tuple of them for a model keyed by several columns (`statements.key_names`)."""
 
     def __init__(self, db: RequestDB, model: type[Any], columns: Columns = None) -> None:
         super().__init__()
@@ -33,14 +35,16 @@ class ByKey(DataLoader[UUID, Any | None]):
         self.columns = columns
 
     @measured
-    async def batch_load_fn(self, keys: list[UUID]) -> list[Any | None]:
+    async def batch_load_fn(self, keys: list[Any]) -> list[Any | None]:
         model: Any = self.model
         columns = self.columns
         rows = await self.db.fetch(
-            ("by key", model, columns), lambda: by_key_statement(model, columns), {"keys": keys}
+            ("by key", model, columns),
+            lambda: by_key_statement(model, columns),
+            key_params(model, keys),
         )
-        by_id = {row.id: row for row in rows}
-        return [by_id.get(key) for key in keys]
+        by_key = {key_of(model, row): row for row in rows}
+        return [by_key.get(key) for key in keys]
 
 
 class Related(DataLoader[Any, Any]):

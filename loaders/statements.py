@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, any_, bindparam, inspect, select
+from sqlalchemy import ColumnElement, Select, any_, bindparam, func, inspect, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 
+from loaders.compiled import value_of
 from loaders.edges import Edge
 from loaders.session import INCLUDE_DELETED
 
@@ -118,6 +119,49 @@ def related_statement(edge: Edge, columns: Columns = None) -> Select[Any]:
     return target_select(edge, *selected).where(any_key(edge.link)).order_by(*edge.order)
 
 
+_KEY_NAMES: dict[Any, tuple[str, ...]] = {}
+
+
+def key_names(model: Any) -> tuple[str, ...]:
+    """The attributes that key a model's rows within their tenant: its primary key without
+    `organization_id`, in the key's order (`("id",)`, or `("content_id", "user_id")`)."""
+    names = _KEY_NAMES.get(model)
+    if names is None:
+        mapper = inspect(model)
+        names = _KEY_NAMES[model] = tuple(
+            mapper.get_property_by_column(column).key
+            for column in mapper.primary_key
+            if column.key != "organization_id"
+        )
+    return names
+
+
+def key_of(model: Any, row: Any) -> Any:
+    """A row's key: the value of its one key column, or the tuple of several."""
+    names = key_names(model)
+    if len(names) == 1:
+        return value_of(row, names[0])
+    return tuple(value_of(row, name) for name in names)
+
+
+def key_params(model: Any, keys: list[Any]) -> dict[str, Any]:
+    """The parameters of `by_key_statement` for `keys`: one array of keys, or an array per key
+    column (keys of several columns)."""
+    names = key_names(model)
+    if len(names) == 1:
+        return {"keys": keys}
+    return {f"keys_{index}": [key[index] for key in keys] for index in range(len(names))}
+
+
 @cache
 def by_key_statement(model: Any, columns: Columns = None) -> Select[Any]:
-    return select(*row_columns(model, columns)).where(any_key(model.id))
+    """Rows by key, the keys bound as arrays (`key_params`): `id = ANY(:keys)`, or for a key of
+    several columns `(a, b) IN (SELECT * FROM unnest(:keys_0, :keys_1))`."""
+    key = [getattr(model, name) for name in key_names(model)]
+    if len(key) == 1:
+        return select(*row_columns(model, columns)).where(any_key(key[0]))
+    arrays = [
+        bindparam(f"keys_{index}", type_=_array_of(column.type)) for index, column in enumerate(key)
+    ]
+    pairs = func.unnest(*arrays).table_valued(*(column.key for column in key)).render_derived()
+    return select(*row_columns(model, columns)).where(tuple_(*key).in_(select(*pairs.columns)))

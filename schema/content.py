@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -14,9 +13,10 @@ from loaders.filters import ThreadStarts
 from loaders.orderings import COMMENT_ORDERINGS
 from schema.comparisons import narrowed
 from schema.context import Info
+from schema.execution.catalog import computed
 from schema.execution.prefetch import register, resolve
 from schema.filters import ContentStatus, Difficulty, sorted_by
-from schema.node import Node
+from schema.node import Node, to_global_id
 from schema.relations import Many, One, PageOfMany, Value
 
 if TYPE_CHECKING:
@@ -25,20 +25,34 @@ if TYPE_CHECKING:
     from schema.where import CommentWhere
 
 
-@strawberry.type(description="Ratings of a content: how many, and their mean (null when none).")
+def rating_summary_id(content_id: UUID) -> str:
+    """A content's rating summary's id: one per content, never the id of another object."""
+    return to_global_id("RatingSummary", content_id)
+
+
+@strawberry.type(
+    description="Ratings of a content: how many, and their mean (null when none). One per "
+    "content, with an id of its own so normalized client caches keep one copy of it; not a "
+    "`Node`: refetch it through its content."
+)
 class RatingSummary:
     count: int
     average: float | None
+    content_id: strawberry.Private[UUID]
+
+    @strawberry.field(description="One per content, the same whatever its ratings.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(rating_summary_id(self.content_id))
 
 
 @strawberry.type(description="One user's score (1-5) of one content.")
-class Rating:
+class Rating(Node):
     score: int
     created_at: datetime
     updated_at: datetime
+    pk: strawberry.Private[tuple[UUID, UUID]]  # (content_id, user_id): one per user and content
     content_id: strawberry.Private[UUID]
     user_id: strawberry.Private[UUID]
-    prefetched: strawberry.Private[dict[str, object]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: models.Rating) -> Rating:
@@ -46,6 +60,7 @@ class Rating:
             score=row.score,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            pk=(row.content_id, row.user_id),
             content_id=row.content_id,
             user_id=row.user_id,
         )
@@ -193,7 +208,9 @@ CONTENT_COMMENT_COUNT = Value(
 CONTENT_RATING_SUMMARY = Value(
     lambda loaders: loaders.rating_summary,
     "pk",
-    convert=lambda stats: RatingSummary(count=stats.count, average=stats.average),
+    convert=lambda stats: RatingSummary(
+        count=stats.count, average=stats.average, content_id=stats.content_id
+    ),
 )
 CONTENT_VIEWER_RATING = Value(
     lambda loaders: loaders.viewer_rating,
@@ -218,3 +235,4 @@ register(
 )
 register("Rating", {"content": RATING_CONTENT, "user": RATING_USER})
 register("Attachment", {"content": ATTACHMENT_CONTENT})
+computed("RatingSummary", id=lambda stats, _viewer: rating_summary_id(stats.content_id))

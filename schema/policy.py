@@ -8,7 +8,8 @@ Reads: the criteria below are added to every ORM query of the request.
 | INSTRUCTOR | published contents, and its own in any status |
 | STUDENT    | published contents, and its own in any status |
 
-Deleted contents are seen by nobody; comments, ratings and attachments follow their content.
+Deleted contents are seen by nobody; comments, ratings and attachments follow their content,
+a profile its user (a deleted user's profile is seen by nobody).
 Single fields: `HIDDEN_FIELDS` below. A field's resolver asks `may_read`; filters, searches,
 orders and groups read every column through `visible_columns(viewer)`, where a hidden value is
 NULL. A field hidden from the viewer on every row (`never_readable`) is refused as a filter, sort
@@ -29,11 +30,21 @@ from sqlalchemy.orm import InstrumentedAttribute, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
 from loaders.compiled import VIEWER_ID
-from models import Attachment, Comment, Content, ContentStatus, Rating, Role, User
+from models import (
+    Attachment,
+    Comment,
+    Content,
+    ContentStatus,
+    Rating,
+    Role,
+    User,
+    UserProfile,
+)
 from schema.context import Viewer
 from schema.errors import BadUserInput
 
 _contents = Content.__table__
+_users = User.__table__
 
 
 def _content_visible(viewer_id: Any, role: Role) -> ColumnElement[bool]:
@@ -66,6 +77,10 @@ def _read_criteria(viewer_id: Any, role: Role) -> tuple[ORMOption, ...]:
         with_loader_criteria(child, child.content_id.in_(visible_ids), include_aliases=True)
         for child in (Comment, Rating, Attachment)
     ]
+    live_users = select(_users.c.id).where(_users.c.deleted_at.is_(None))
+    options.append(
+        with_loader_criteria(UserProfile, UserProfile.user_id.in_(live_users), include_aliases=True)
+    )
     if role is not Role.ADMIN:
         options.append(
             with_loader_criteria(

@@ -6,7 +6,6 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-import models
 from schema.aggregates import ContentAggregate, UserAggregate, aggregate_of
 from schema.comment import Comment
 from schema.connections import ContentConnection, TagConnection, UserConnection
@@ -190,8 +189,7 @@ schema.planner = Planner(
     schema,
     build_catalog(
         schema._schema,
-        models={name: model for name, (model, _) in NODE_TYPES.items()}
-        | {"UserProfile": models.UserProfile, "Rating": models.Rating},
+        models={name: model for name, (model, _) in NODE_TYPES.items()},
         objects=frozenset({"RatingSummary", "ContentChangeEvent"}),
         relations={**RELATIONS, "ContentChangeEvent": {"content": Attribute("content")}},
         roots=frozenset(ROOT_LOADERS),

@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from graphql import GraphQLError
 
@@ -17,20 +16,21 @@ import models
 from loaders import Columns, Ordering, Page, PageRequest, Where
 from loaders.filters import SearchWhere
 from loaders.orderings import CONTENT_ORDERINGS, TAG_ORDERINGS, USER_ORDERINGS, search_ordering
+from loaders.statements import key_names
 from schema.comment import Comment
 from schema.comparisons import narrowed
-from schema.content import Attachment, Content
+from schema.content import Attachment, Content, Rating
 from schema.context import Context
 from schema.errors import BadUserInput
 from schema.execution.plan import RootField
 from schema.execution.run import PageValue, RootLoader, Runner, Typed
 from schema.filters import content_where, plain_text, sorted_by
-from schema.node import Node, from_global_id
+from schema.node import Key, Node, from_global_id
 from schema.organization import Organization
 from schema.pagination import page_request
 from schema.policy import visible_columns
 from schema.tag import Tag
-from schema.user import User
+from schema.user import User, UserProfile
 
 MAX_NODES = 100
 EMPTY_PAGE = Page([], [], False, False)
@@ -43,6 +43,8 @@ NODE_TYPES: dict[str, tuple[type[Any], Callable[[Any], Node]]] = {
     "Comment": (models.Comment, Comment.from_row),
     "Tag": (models.Tag, Tag.from_row),
     "Attachment": (models.Attachment, Attachment.from_row),
+    "Rating": (models.Rating, Rating.from_row),
+    "UserProfile": (models.UserProfile, UserProfile.from_row),
 }
 
 
@@ -104,14 +106,18 @@ LISTS: dict[str, RootList] = {
 TYPE_OF_MODEL = {model: type_name for type_name, (model, _) in NODE_TYPES.items()}
 
 
-def node_key(global_id: str) -> tuple[str, UUID]:
-    type_name, pk = from_global_id(global_id)
-    if type_name not in NODE_TYPES:
+def node_key(global_id: str) -> tuple[str, Key]:
+    """The type and key an id names: a type that is a node, with a key of as many parts as that
+    type's rows have."""
+    type_name, key = from_global_id(global_id)
+    node_type = NODE_TYPES.get(type_name)
+    parts = len(key) if isinstance(key, tuple) else 1
+    if node_type is None or parts != len(key_names(node_type[0])):
         raise BadUserInput(f"invalid global id: {global_id!r}", argument="id")
-    return type_name, pk
+    return type_name, key
 
 
-def checked_ids(ids: Sequence[str]) -> list[tuple[str, UUID]]:
+def checked_ids(ids: Sequence[str]) -> list[tuple[str, Key]]:
     """Every id checked before any load: one bad id fails the whole field."""
     if len(ids) > MAX_NODES:
         raise BadUserInput(f"at most {MAX_NODES} ids per call", argument="ids")
@@ -120,7 +126,7 @@ def checked_ids(ids: Sequence[str]) -> list[tuple[str, UUID]]:
 
 async def node_rows(
     context: Context,
-    keys: list[tuple[str, UUID]],
+    keys: list[tuple[str, Key]],
     columns_of: Callable[[str], Columns] = lambda _type_name: None,
 ) -> list[Any]:
     """Rows by type and key, all loads together: one statement per type (with the columns

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, cast
 from uuid import UUID
@@ -35,14 +34,14 @@ if TYPE_CHECKING:
     from schema.where import CommentWhere, ContentWhere, RatingWhere
 
 
-@strawberry.type(description="What a user tells about themself.")
-class UserProfile:
+@strawberry.type(description="What a user tells about themself (one per user).")
+class UserProfile(Node):
     bio: str | None
     avatar_url: str | None
     preferences: JSON
     updated_at: datetime
+    pk: strawberry.Private[UUID]  # its user's id: one profile per user
     user_id: strawberry.Private[UUID]
-    prefetched: strawberry.Private[dict[str, object]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: models.UserProfile) -> UserProfile:
@@ -51,6 +50,7 @@ class UserProfile:
             avatar_url=row.avatar_url,
             preferences=cast(JSON, row.preferences),
             updated_at=row.updated_at,
+            pk=row.user_id,
             user_id=row.user_id,
         )
 

@@ -21,6 +21,7 @@ import models
 from gql_server import auth
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
+from loaders.statements import key_of
 from schema.node import to_global_id
 from tests.api import gql, token_for
 from tests.factories import make_org
@@ -55,6 +56,10 @@ class World:
     reply: models.Comment  # by teacher
     hidden_comment: models.Comment  # by other_teacher, on `teacher_draft`
     deleted_comment: models.Comment
+    rating: models.Rating  # by student, on `published`
+    hidden_rating: models.Rating  # by other_teacher, on `teacher_draft`
+    profile: models.UserProfile  # teacher's
+    deleted_profile: models.UserProfile  # deleted_user's
 
     def ids(self) -> set[str]:
         """Global ids of every row of this world, visible or not."""
@@ -63,7 +68,7 @@ class World:
 
 
 def gid(row: Any) -> str:
-    return to_global_id(type(row).__name__, row.id)
+    return to_global_id(type(row).__name__, key_of(type(row), row))
 
 
 async def populate(sessionmaker: Sessionmaker) -> World:
@@ -116,7 +121,9 @@ async def populate(sessionmaker: Sessionmaker) -> World:
         everything = [published, second, teacher_draft, other_draft, archived, deleted_content]
         tag = models.Tag(id=uuid4(), name="shared")
         db.add_all([*everything, tag])
-        db.add(models.UserProfile(user_id=teacher.id, bio=f"bio of {label}"))
+        profile = models.UserProfile(user_id=teacher.id, bio=f"bio of {label}")
+        deleted_profile = models.UserProfile(user_id=deleted_user.id, bio="gone")
+        db.add_all([profile, deleted_profile])
         await db.flush()
         db.add_all(models.ContentTag(content_id=c.id, tag_id=tag.id) for c in everything)
         db.add(models.ContentPrerequisite(content_id=published.id, prerequisite_id=second.id))
@@ -129,8 +136,11 @@ async def populate(sessionmaker: Sessionmaker) -> World:
             size_bytes=5,
             url=f"https://files.example.com/{label}.pdf",
         )
-        db.add(models.Rating(content_id=published.id, user_id=student.id, score=5))
-        db.add(models.Rating(content_id=teacher_draft.id, user_id=other_teacher.id, score=1))
+        rating = models.Rating(content_id=published.id, user_id=student.id, score=5)
+        hidden_rating = models.Rating(
+            content_id=teacher_draft.id, user_id=other_teacher.id, score=1
+        )
+        db.add_all([rating, hidden_rating])
         thread = comment(published, student)
         hidden_comment = comment(teacher_draft, other_teacher)
         deleted_comment = comment(published, student, deleted_at=NOW)
@@ -161,6 +171,10 @@ async def populate(sessionmaker: Sessionmaker) -> World:
         reply,
         hidden_comment,
         deleted_comment,
+        rating,
+        hidden_rating,
+        profile,
+        deleted_profile,
     )
 
 
@@ -198,14 +212,15 @@ def footprint(world: World) -> set[str]:
 # default cost limit (README "Limits"); with pages of 100 it would cost 3,159,203.
 EVERYTHING = """
 {
-  viewer { id username email profile { bio } }
+  viewer { id username email profile { id bio } }
   organization { id slug }
-  users(first: 10) { totalCount nodes { id username email profile { bio user { id } }
+  users(first: 10) { totalCount nodes { id username email profile { id bio user { id } }
     contents(first: 10) { nodes { id } }
     comments(first: 10) { nodes { id content { id } parent { id } } }
-    ratings(first: 10) { nodes { score content { id } user { id } } } } }
+    ratings(first: 10) { nodes { id score content { id } user { id } } } } }
   contents(first: 10) { totalCount nodes { id author { id } tags { id } attachments { id url }
-    prerequisites { id } requiredBy { id } viewerRating { score } commentCount
+    prerequisites { id } requiredBy { id } viewerRating { id score } commentCount
+    ratingSummary { id count }
     comments(first: 10) { totalCount nodes { id author { id }
       replies(first: 10) { nodes { id parent { id } } } } } } }
   tags(first: 10) { nodes { id contents(first: 10) { totalCount nodes { id } } } }
@@ -226,6 +241,8 @@ async def test_no_root_field_or_edge_reaches_the_other_tenant(
         assert {gid(mine.org), gid(mine.published), gid(mine.thread), gid(mine.tag)} <= seen
         assert gid(mine.attachment) in seen
         assert gid(mine.reply) in seen
+        assert gid(mine.rating) in seen
+        assert gid(mine.profile) in seen
 
 
 NODE = "query ($id: ID!) { node(id: $id) { id __typename } }"
@@ -238,8 +255,8 @@ async def test_ids_of_the_other_tenant_look_like_ids_that_never_existed(
     token = token_for(settings, a.admin)
     theirs = sorted(b.ids())
     for global_id in theirs:
-        kind = base64.urlsafe_b64decode(global_id + "==").decode().partition(":")[0]
-        never = to_global_id(kind, uuid4())
+        kind, *parts = base64.urlsafe_b64decode(global_id + "==").decode().split(":")
+        never = to_global_id(kind, tuple(uuid4() for _ in parts) if len(parts) > 1 else uuid4())
         foreign = await gql(client, NODE, {"id": global_id}, token=token)
         missing = await gql(client, NODE, {"id": never}, token=token)
         assert foreign.body["data"] == missing.body["data"] == {"node": None}, kind
@@ -262,12 +279,13 @@ async def test_soft_deleted_rows_resolve_to_null(
 ) -> None:
     a, _ = worlds
     token = token_for(settings, a.admin)
-    for row in (a.deleted_content, a.deleted_comment, a.deleted_user):
+    deleted = (a.deleted_content, a.deleted_comment, a.deleted_user, a.deleted_profile)
+    for row in deleted:
         response = await gql(client, NODE, {"id": gid(row)}, token=token)
         assert response.data == {"node": None}, type(row).__name__
     lists = (await gql(client, EVERYTHING, token=token)).data
     seen = set(strings(lists))
-    assert not seen & {gid(a.deleted_content), gid(a.deleted_comment), gid(a.deleted_user)}
+    assert not seen & {gid(row) for row in deleted}
     published = next(n for n in lists["contents"]["nodes"] if n["id"] == gid(a.published))
     assert published["commentCount"] == 2  # the thread and its reply, not the deleted one
 
@@ -283,7 +301,11 @@ MALFORMED_IDS = [
     _encoded("Content"),
     _encoded("Content:not-a-uuid"),
     _encoded(f"Nope:{uuid4()}"),
-    _encoded(f"UserProfile:{uuid4()}"),
+    _encoded(f"RatingSummary:{uuid4()}"),  # has an id, but is not a node
+    _encoded(f"Rating:{uuid4()}"),  # a rating is keyed by its content and its user
+    _encoded(f"Rating:{uuid4()}:{uuid4()}:{uuid4()}"),
+    _encoded(f"Rating:{uuid4()}:"),
+    _encoded(f"Content:{uuid4()}:{uuid4()}"),
     base64.urlsafe_b64encode(b"\xff\xfe:\x00").decode(),
 ]
 
@@ -389,6 +411,18 @@ async def test_read_policy_by_role(
     )
     ratings = response.data["node"]["ratings"]["nodes"]
     assert ratings == ([{"score": 1}] if "teacher_draft" in visible else [])
+    # By its own id, too: a rating of a content the viewer may not see is null.
+    response = await gql(
+        client,
+        "query ($ids: [ID!]!) { nodes(ids: $ids) { id ... on Rating { score } } }",
+        {"ids": [gid(world.hidden_rating), gid(world.rating)]},
+        token=token,
+    )
+    hidden, seen = response.data["nodes"]
+    assert seen == {"id": gid(world.rating), "score": 5}
+    assert hidden == (
+        {"id": gid(world.hidden_rating), "score": 1} if "teacher_draft" in visible else None
+    )
 
 
 async def test_a_role_claim_in_the_token_does_not_outrank_the_database(

@@ -3,8 +3,9 @@ computed from a row, which fields are relations.
 
 Type modules declare what is not plain (`computed(...)`, next to their `from_row`); everything
 else is derived: a leaf field reads the row's column of the same name (checked against the
-model when the catalog is built), a `Node` type's `id` is the global id of the row's key, and the
-relations are the ones the types register for prefetching (`schema.execution.prefetch.RELATIONS`).
+model when the catalog is built), a `Node` type's `id` is the global id of the row's key (one
+column or several), and the relations are the ones the types register for prefetching
+(`schema.execution.prefetch.RELATIONS`).
 """
 
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from graphql import GraphQLObjectType, GraphQLSchema
 from sqlalchemy import inspect
 
 from loaders import value_of
+from loaders.statements import key_names
 from schema.execution.plan import Catalog, Getter, reads
 
 __all__ = ["build_catalog", "computed", "reads", "row_key"]
@@ -50,7 +52,7 @@ def build_catalog(
     global_id: Any,
 ) -> Catalog:
     """`models`: GraphQL type name -> the model its rows are of; `objects`: types whose values
-    are plain objects read by attribute (aggregates); `global_id(type_name, pk)`."""
+    are plain objects read by attribute (aggregates); `global_id(type_name, key)`."""
     columns: dict[str, frozenset[str] | None] = {
         name: frozenset(attribute.key for attribute in inspect(model).column_attrs)
         for name, model in models.items()
@@ -62,7 +64,9 @@ def build_catalog(
         if isinstance(graphql_type, GraphQLObjectType) and any(
             interface.name == "Node" for interface in graphql_type.interfaces
         ):
-            computed_by_type.setdefault(name, {}).setdefault("id", _global_id(global_id, name))
+            computed_by_type.setdefault(name, {}).setdefault(
+                "id", _global_id(global_id, name, models[name])
+            )
     connections = frozenset(
         name
         for name, graphql_type in schema.type_map.items()
@@ -92,9 +96,20 @@ def _relation_reads(spec: Any) -> frozenset[str] | None:
     return None if applies_reads is None else key | applies_reads
 
 
-def _global_id(encode: Any, type_name: str) -> Getter:
-    @reads("id")
-    def get(row: Any, _viewer: Any) -> Any:
-        return encode(type_name, value_of(row, "id"))
+def _global_id(encode: Any, type_name: str, model: type[Any]) -> Getter:
+    """The global id of a row of `model`, from its key columns (one, or several)."""
+    names = key_names(model)
+    if len(names) == 1:
+        (name,) = names
 
-    return get
+        @reads(name)
+        def get(row: Any, _viewer: Any) -> Any:
+            return encode(type_name, value_of(row, name))
+
+        return get
+
+    @reads(*names)
+    def get_compound(row: Any, _viewer: Any) -> Any:
+        return encode(type_name, tuple(value_of(row, name) for name in names))
+
+    return get_compound

@@ -47,12 +47,14 @@ class Checks:
     def id(self, global_id: str, type_name: str, path: str) -> UUID:
         """The uuid of a global id of `type_name`; a bad one is recorded as INVALID."""
         try:
-            kind, pk = from_global_id(global_id)
+            kind, key = from_global_id(global_id)
         except BadUserInput:
             self.require(False, path, "is not a valid id")
             return _NO_ID
-        self.require(kind == type_name, path, f"must be the id of a {type_name}")
-        return pk if kind == type_name else _NO_ID
+        if kind == type_name and isinstance(key, UUID):
+            return key
+        self.require(False, path, f"must be the id of a {type_name}")
+        return _NO_ID
 
     def url(self, value: str, path: str, *, high: int = URL_MAX) -> None:
         """An http or https URL with a host, without spaces or control characters."""
