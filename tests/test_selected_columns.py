@@ -21,7 +21,14 @@ from gql_server.tenancy import tenant_session
 from schema.node import to_global_id
 from tests.api import gql, token_for
 from tests.differential import Differential
-from tests.factories import make_comment, make_content, make_org, make_user
+from tests.factories import (
+    make_comment,
+    make_content,
+    make_org,
+    make_profile,
+    make_rating,
+    make_user,
+)
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -100,3 +107,35 @@ async def test_what_a_query_reads_travels(
         assert selects(sent, column), column
     # A comment's body shows only while it is live: what decides it travels with it.
     assert selects(sent, "comments.deleted_at")
+
+
+async def test_an_id_of_several_columns_reads_its_key_and_no_more(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    sessionmaker: Sessionmaker,
+    differential: Differential,
+) -> None:
+    org = await make_org(sessionmaker)
+    async with tenant_session(sessionmaker, org.id) as db:
+        admin = await make_user(db, role=models.Role.ADMIN)
+        content = await make_content(db, author=admin, status=models.ContentStatus.PUBLISHED)
+        await make_rating(db, content=content, user=admin, score=2)
+        await make_profile(db, user=admin, bio="a bio")
+    rating_id = to_global_id("Rating", (content.id, admin.id))
+    profile_id = to_global_id("UserProfile", admin.id)
+    query = """query ($ids: [ID!]!) {
+        nodes(ids: $ids) { id }
+        contents(first: 1) { nodes { author { profile { id } } } }
+    }"""
+    with statements_sent(differential) as sent:
+        response = await gql(
+            client, query, {"ids": [rating_id, profile_id]}, token=token_for(settings, admin)
+        )
+    data = response.data
+    assert data["nodes"] == [{"id": rating_id}, {"id": profile_id}]
+    (node,) = data["contents"]["nodes"]
+    assert node == {"author": {"profile": {"id": profile_id}}}
+    for column in ("ratings.content_id", "ratings.user_id", "user_profiles.user_id"):
+        assert selects(sent, column), column
+    for column in ("ratings.score", "user_profiles.bio", "user_profiles.preferences"):
+        assert not selects(sent, column), column

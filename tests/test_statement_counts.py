@@ -4,6 +4,7 @@ Counts come from the response's `extensions.sqlStatements`, which counts every s
 request's transaction sent, its setup included.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,7 +118,12 @@ async def test_the_big_query_costs_the_same_for_any_page_size(
 @dataclass(frozen=True)
 class Graph:
     viewer: models.User
-    comment_ids: list[str]
+    ids: dict[str, list[str]]  # global ids by type: Comment, Rating, UserProfile
+
+    def ids_for(self, query: str) -> list[str]:
+        """Ids of the type the query's `nodes` spreads on (comments by default)."""
+        spread = re.search(r"\.\.\. on (\w+)", query)
+        return self.ids[spread.group(1) if spread else "Comment"]
 
 
 async def _edge_graph(sessionmaker: Sessionmaker) -> Graph:
@@ -134,9 +140,11 @@ async def _edge_graph(sessionmaker: Sessionmaker) -> Graph:
         contents = [_content(student, i) for i, student in enumerate(students)]
         tags = [models.Tag(id=uuid4(), name=f"tag{i}") for i in range(12)]
         db.add_all([base, *contents, *tags])
-        db.add_all(models.UserProfile(user_id=user.id, bio="hi") for user in [admin, *students])
+        profiles = [models.UserProfile(user_id=user.id, bio="hi") for user in [admin, *students]]
+        db.add_all(profiles)
         await db.flush()
         threads: list[models.Comment] = []
+        ratings: list[models.Rating] = []
         for i, content in enumerate(contents):
             # A chain 0 -> 1 -> ... -> 11 -> base: every content has a prerequisite and all but
             # the first are required by another.
@@ -155,7 +163,7 @@ async def _edge_graph(sessionmaker: Sessionmaker) -> Graph:
                     url="https://files.example.com/a.pdf",
                 )
             )
-            db.add_all(
+            ratings.extend(
                 models.Rating(content_id=content.id, user_id=user.id, score=3)
                 for user in (admin, students[i], students[(i + 1) % 12])
             )
@@ -167,7 +175,7 @@ async def _edge_graph(sessionmaker: Sessionmaker) -> Graph:
                     body="thread",
                 )
                 threads.append(thread)
-        db.add_all(threads)
+        db.add_all([*threads, *ratings])
         await db.flush()
         # Student i replies on its own content: every student has 2 threads and 1 reply.
         replies = [
@@ -182,7 +190,12 @@ async def _edge_graph(sessionmaker: Sessionmaker) -> Graph:
         ]
         db.add_all(replies)
         await db.flush()
-    return Graph(admin, [to_global_id("Comment", c.id) for c in [*threads, *replies]])
+    ids = {
+        "Comment": [to_global_id("Comment", c.id) for c in [*threads, *replies]],
+        "Rating": [to_global_id("Rating", (r.content_id, r.user_id)) for r in ratings],
+        "UserProfile": [to_global_id("UserProfile", p.user_id) for p in profiles],
+    }
+    return Graph(admin, ids)
 
 
 CONTENTS = "query ($n: Int!) { contents(first: $n) { edges { node { id %s } } } }"
@@ -207,7 +220,11 @@ EDGE_QUERIES: dict[str, tuple[str, int]] = {
     "Content.commentCount": (CONTENTS % "commentCount", 3),
     "Content.ratingSummary": (CONTENTS % "ratingSummary { count average }", 3),
     "Content.viewerRating": (CONTENTS % "viewerRating { score }", 3),
+    # Ids of values and nodes read what is loaded already: no statement of their own.
+    "Content.ratingSummary.id": (CONTENTS % "ratingSummary { id count }", 3),
+    "Content.viewerRating.id": (CONTENTS % "viewerRating { id user { id } }", 4),
     "User.profile": (STUDENTS % "profile { bio }", 3),
+    "User.profile.id": (STUDENTS % "profile { id bio }", 3),
     "User.contents": (STUDENTS % f"contents{PAGE}", 3),
     "User.comments": (STUDENTS % f"comments{PAGE}", 3),
     "User.ratings": (STUDENTS % "ratings(first: 2) { edges { node { score } } }", 3),
@@ -230,6 +247,17 @@ EDGE_QUERIES: dict[str, tuple[str, int]] = {
     "Query.nodes": ("query ($ids: [ID!]!) { nodes(ids: $ids) { id } }", 2),
     "Query.nodes.Comment.author": (
         "query ($ids: [ID!]!) { nodes(ids: $ids) { ... on Comment { author { id } } } }",
+        3,
+    ),
+    # Ratings by their compound key: one statement for any number of them.
+    "Query.nodes.Rating": ("query ($ids: [ID!]!) { nodes(ids: $ids) { ... on Rating { id } } }", 2),
+    "Query.nodes.Rating.user.content": (
+        "query ($ids: [ID!]!) { nodes(ids: $ids) { ... on Rating { user { id } content { id } } }"
+        " }",
+        4,
+    ),
+    "Query.nodes.UserProfile.user": (
+        "query ($ids: [ID!]!) { nodes(ids: $ids) { ... on UserProfile { id user { id } } } }",
         3,
     ),
 }
@@ -259,7 +287,7 @@ async def test_an_edge_costs_one_statement_for_any_number_of_parents(
     query, expected = EDGE_QUERIES[edge]
     counts = []
     for n in (2, 12):
-        variables = {"ids": graph.comment_ids[:n]} if "$ids" in query else {"n": n}
+        variables = {"ids": graph.ids_for(query)[:n]} if "$ids" in query else {"n": n}
         response = await gql(client, query, variables, token=token)
         data = response.data
         # Each parent's edge was walked: the leaf objects are there, for every parent.

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
@@ -40,8 +41,8 @@ def secrets_of(world: World) -> set[str]:
     """What of `world` must never reach another tenant: every id, in both spellings, and its
     users' names and emails, its contents' titles, its tags' names."""
     found: set[str] = set()
-    for global_id, pk in world.global_ids().items():
-        found |= {global_id, str(pk)}
+    for global_id, key in world.global_ids().items():
+        found |= {global_id, *(str(pk) for pk in (key if isinstance(key, tuple) else (key,)))}
     found |= {user.username for user in world.users} | {user.email for user in world.users}
     found |= {content.title for content in world.contents} | {tag.name for tag in world.tags}
     return found
@@ -75,7 +76,7 @@ def arguments(a: World, b: World, cursors: list[str]) -> dict[str, st.SearchStra
     """Values for the generated arguments: ids of both tenants, small page sizes, cursors of
     both tenants' lists (any list's: a cursor of another list is refused) and a few words."""
     # A few raw uuids too: no argument takes one (each is refused), but none may find B's row.
-    raw = [str(pk) for pk in list(b.global_ids().values())[:3]]
+    raw = [str(key) for key in b.global_ids().values() if isinstance(key, UUID)][:3]
     ids = [*a.global_ids(), *b.global_ids(), *raw]
     words = ["databases", "learning", "a", b.users[0].username, ""]
     return {

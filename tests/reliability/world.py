@@ -1,14 +1,13 @@
 """A tenant with some of everything, and the ids a test needs of it."""
 
 from dataclasses import dataclass, field
-from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import models
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
-from schema.node import to_global_id
+from schema.node import Key, to_global_id
 from tests.api import token_for
 from tests.factories import (
     make_attachment,
@@ -34,6 +33,8 @@ class World:
     tags: list[models.Tag]
     comments: list[models.Comment] = field(default_factory=list)
     attachments: list[models.Attachment] = field(default_factory=list)
+    ratings: list[models.Rating] = field(default_factory=list)
+    profiles: list[models.UserProfile] = field(default_factory=list)
 
     @property
     def users(self) -> list[models.User]:
@@ -46,15 +47,17 @@ class World:
     def tokens(self, settings: Settings, users: list[models.User]) -> list[str]:
         return [token_for(settings, user) for user in users]
 
-    def global_ids(self) -> dict[str, UUID]:
-        """Every object's global id, with the uuid it encodes."""
-        typed = [
+    def global_ids(self) -> dict[str, Key]:
+        """Every object's global id, with the key it encodes (a uuid, or a rating's two)."""
+        typed: list[tuple[str, list[Key]]] = [
             ("Organization", [self.org.id]),
             ("User", [user.id for user in self.users]),
             ("Content", [content.id for content in self.contents]),
             ("Tag", [tag.id for tag in self.tags]),
             ("Comment", [comment.id for comment in self.comments]),
             ("Attachment", [attachment.id for attachment in self.attachments]),
+            ("Rating", [(rating.content_id, rating.user_id) for rating in self.ratings]),
+            ("UserProfile", [profile.user_id for profile in self.profiles]),
         ]
         return {to_global_id(name, pk): pk for name, pks in typed for pk in pks}
 
@@ -106,7 +109,8 @@ async def make_world(
                 )
                 world.comments.append(comment)
                 thread = thread or comment
-            await make_rating(db, content=content, user=world.students[index % len(world.students)])
+            rater = world.students[index % len(world.students)]
+            world.ratings.append(await make_rating(db, content=content, user=rater))
         for user in world.users[:2]:
-            await make_profile(db, user=user)
+            world.profiles.append(await make_profile(db, user=user))
     return world
