@@ -154,3 +154,41 @@ async def test_a_failed_root_field_that_may_not_be_null_ends_the_operation(
     body = response.json()
     assert body["data"] is None
     assert [error["path"] for error in body["errors"]] == [["nodes"]]
+
+
+NORMALIZABLE = """query ($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    id __typename
+    ... on Rating { score user { id profile { id bio } } content { id ratingSummary { id count } } }
+    ... on UserProfile { bio avatarUrl user { id ratings(first: 3) { nodes { id score } } } }
+  }
+  contents(first: 10) { nodes { id ratingSummary { id count average } viewerRating { id }
+    author { profile { id } } } }
+}"""
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_ratings_profiles_and_summaries_with_their_ids_are_answered_alike(
+    client: httpx.AsyncClient,
+    world: World,
+    settings: Settings,
+    differential: Differential,
+    role: str,
+) -> None:
+    user = {"admin": world.admins, "instructor": world.instructors, "student": world.students}
+    (token,) = world.tokens(settings, user[role][:1])
+    ids = [to_global_id("Rating", (r.content_id, r.user_id)) for r in world.ratings]
+    ids += [to_global_id("UserProfile", profile.user_id) for profile in world.profiles]
+    before = (differential.compared, len(differential.mismatches))
+    response = await client.post(
+        "/graphql",
+        json={"query": NORMALIZABLE, "variables": {"ids": ids}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200
+    assert differential.compared == before[0] + 1  # planned, and compared with the standard path
+    assert differential.mismatches[before[1] :] == []
+    nodes = response.json()["data"]["nodes"]
+    assert len(nodes) == len(world.ratings) + len(world.profiles)
+    # Ratings are of published contents and profiles of live users: every role sees them all.
+    assert [node["id"] for node in nodes] == ids

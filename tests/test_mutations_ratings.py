@@ -175,3 +175,26 @@ async def test_contents_of_another_tenant_are_not_found(
     assert await ratings(sessionmaker, w.org.id) == []
     assert await count_rows(sessionmaker, "ratings", theirs.org.id) == 1
     assert [row.score for row in await ratings(sessionmaker, theirs.org.id)] == [5]
+
+
+async def test_a_rating_has_an_id_that_node_resolves(
+    sessionmaker: Sessionmaker, api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    w = await make_world(sessionmaker)
+    selection = "rating { id score } content { ratingSummary { id count } }"
+    payload = await api.call(
+        w.student, "rateContent", {"contentId": gid(w.published), "score": 2}, selection
+    )
+    rating_id = to_global_id("Rating", (w.published.id, w.student.id))
+    assert payload["rating"] == {"id": rating_id, "score": 2}
+    summary = payload["content"]["ratingSummary"]
+    assert summary == {"id": to_global_id("RatingSummary", w.published.id), "count": 1}
+    # Rated again: the same rating, the same id.
+    again = await api.call(
+        w.student, "rateContent", {"contentId": gid(w.published), "score": 5}, selection
+    )
+    assert again["rating"] == {"id": rating_id, "score": 5}
+    query = "query ($id: ID!) { node(id: $id) { id ... on Rating { score user { id } } } }"
+    response = await gql(client, query, {"id": rating_id}, token=token_for(settings, w.admin))
+    user_id = to_global_id("User", w.student.id)
+    assert response.data["node"] == {"id": rating_id, "score": 5, "user": {"id": user_id}}

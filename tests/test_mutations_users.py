@@ -255,7 +255,8 @@ async def test_update_profile_creates_then_changes_it(sessionmaker: Sessionmaker
     }
     first = await profile_row(sessionmaker, w.student.id)
 
-    changed = await api(w.student, "updateProfile", {"bio": None}, PROFILE)
+    changed = await api(w.student, "updateProfile", {"bio": None}, f"profile {{ id }} {PROFILE}")
+    assert changed["profile"]["id"] == to_global_id("UserProfile", w.student.id)
     assert changed["profile"]["bio"] is None
     assert changed["profile"]["avatarUrl"] == "https://cdn.example.com/a.png"  # left out
     second = await profile_row(sessionmaker, w.student.id)
