@@ -1,10 +1,11 @@
 """Aggregates beside a list: `contentsAggregate(where:) { count sum avg min max groupBy }`.
 
 Derived like the `where` inputs (`schema.where`), from the same filterable fields: whole numbers
-are summed, averaged and compared, times compared; enums, times (truncated to a day, week or
-month, in UTC) and to-one relations are group keys. Every aggregate reads what the list reads:
-the same filter, the same read policy, hidden values as NULL (`loaders.grouped`). One statement
-per aggregate field, whatever the number of parents (nested ones batch through a loader).
+are summed, averaged and compared, times compared; enums, whole numbers, times (truncated to a
+day, week or month, in UTC) and to-one relations are group keys. Every aggregate reads what the
+list reads: the same filter, the same read policy, hidden values as NULL (`loaders.grouped`). One
+statement per aggregate field, whatever the number of parents (nested ones batch through a
+loader).
 
 Standard execution answers these fields; the planner leaves an operation that selects them to it.
 """
@@ -90,6 +91,8 @@ def _build(type_name: str) -> type[Any]:
     keys: dict[str, GroupKey] = {}
     for attribute, (graphql_name, _enum) in kinds.enums.items():
         keys[_constant(graphql_name)] = GroupKey(attribute)
+    for attribute, graphql_name in kinds.numbers.items():  # a rating's score, a version
+        keys[_constant(graphql_name)] = GroupKey(attribute)
     for graphql_name, _target, column in kinds.relations.values():
         keys[_constant(graphql_name)] = GroupKey(column)
     for attribute, graphql_name in kinds.times.items():
@@ -103,6 +106,8 @@ def _build(type_name: str) -> type[Any]:
     value_fields: dict[str, Any] = {}
     for attribute, (graphql_name, enum) in kinds.enums.items():
         value_fields[attribute] = (enum | None, graphql_name)
+    for attribute, graphql_name in kinds.numbers.items():
+        value_fields[attribute] = (int | None, graphql_name)
     for attribute, graphql_name in kinds.times.items():
         for truncation in Truncation:
             label = GroupKey(attribute, truncation).label

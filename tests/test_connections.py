@@ -433,7 +433,7 @@ async def test_aggregates_on_every_connection_match_the_reference(
               groupBy(by: [CONTENT]) { key { content { id } } count } } }
             ratings(first: 1, where: {score: {gte: 2}}) {
               aggregate { count sum { score } avg { score }
-              min { score } max { score } } }
+              min { score } max { score } groupBy(by: [SCORE]) { key { score } count } } }
           } }
           threads: contents(first: 10) { nodes { id comments(first: 1) { aggregate {
             groupBy(by: [AUTHOR]) { key { author { id } } count } } } } }
@@ -465,6 +465,7 @@ async def test_aggregates_on_every_connection_match_the_reference(
         )
         assert ratings["min"]["score"] == min(scores, default=None)
         assert ratings["max"]["score"] == max(scores, default=None)
+        assert {g["key"]["score"]: g["count"] for g in ratings["groupBy"]} == Counter(scores)
     for node in data["threads"]["nodes"]:
         row = by_id(reference, "Content", node["id"])
         threads = reference.listed("Content", row, "comments")
