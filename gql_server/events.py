@@ -32,12 +32,15 @@ from gql_server import outbox
 from gql_server.database import connect_args, create_sessionmaker, direct_url
 from gql_server.fanout import Fanout
 from gql_server.metrics import EVENT_LISTENER_RECONNECTS, EVENTS_PRUNED, OUTBOX_LAG
+from gql_server.outbox import Written
 from gql_server.settings import Settings
 from schema.events import CHANNEL, Position
 
 log = logging.getLogger(__name__)
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
+# Told of every committed `tables_written` event: the response cache's invalidation.
+OnWritten = Callable[[Written], Awaitable[None]]
 
 FIRST_CONNECT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -83,9 +86,11 @@ class EventListener:
         *,
         keepalive_seconds: float,
         batch_size: int = READ_BATCH,
+        on_written: OnWritten | None = None,
     ) -> None:
         self.connect = connect
         self._fanout = fanout
+        self._on_written = on_written or _ignore
         self._keepalive_seconds = keepalive_seconds
         self._batch_size = batch_size
         self._listening = asyncio.Event()
@@ -194,6 +199,8 @@ class EventListener:
             for event, age in zip(read.events, read.ages, strict=True):
                 self._fanout.publish(event)
                 OUTBOX_LAG.observe(age)
+            for written in read.writes:
+                await self._on_written(written)
             if read.last is not None:
                 self.position = position = read.last
             if read.waiting or not read.full:
@@ -216,7 +223,9 @@ class EventHub:
     `gql_server.subscriptions` retries that read once on a fresh connection.
     """
 
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, on_written: OnWritten | None = None
+    ) -> None:
         # LISTEN holds a session: past a transaction-mode pooler, straight to the database.
         direct = direct_url(settings, engine.url.render_as_string(hide_password=False))
         self.fanout = Fanout(settings.subscription_queue_size)
@@ -224,6 +233,7 @@ class EventHub:
             connector(engine, direct),
             self.fanout,
             keepalive_seconds=settings.event_listener_keepalive_seconds,
+            on_written=on_written,
         )
         self.engine = create_async_engine(
             engine.url,
@@ -273,6 +283,10 @@ class EventHub:
                 continue
             if pruned:
                 log.info("pruned %d events older than the retention", pruned)
+
+
+async def _ignore(_written: Written) -> None:
+    return None
 
 
 async def _cancelled(task: "asyncio.Task[None]") -> None:

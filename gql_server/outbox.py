@@ -23,22 +23,29 @@ a request (which runs as `gql_app`) still sees its own tenant and nothing else.
 """
 
 from dataclasses import dataclass
+from uuid import UUID
 
 import asyncpg
 
-from schema.events import Event, Position
+from schema.events import Event, EventKind, Position
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A committed transaction wrote these tables of one tenant (for the response caches)."""
+
+    org: UUID
+    tables: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    events: list[Event]  # in delivery order, ready to deliver
+    events: list[Event]  # subscriptions' events, in delivery order, ready to deliver
     ages: list[float]  # seconds since each was written
+    writes: list[Written]  # the `tables_written` rows among them
+    last: Position | None  # of the last row ready, whatever its kind
     waiting: bool  # a later event waits for an older transaction still in flight
     full: bool  # `max_rows` rows came back: there may be more
-
-    @property
-    def last(self) -> Position | None:
-        return self.events[-1].position if self.events else None
 
 
 async def start(connection: asyncpg.Connection) -> Position:
@@ -52,20 +59,23 @@ async def read_after(connection: asyncpg.Connection, after: Position, max_rows: 
         "select * from outbox_after($1, $2, $3)", after.txid, after.id, max_rows
     )
     ready = [row for row in rows if row["ready"]]
-    events = [
-        Event.stored(
-            row["organization_id"],
-            row["kind"],
-            row["subject_id"],
-            row["content_id"],
-            row["change"],
-            Position(row["txid"], row["id"]),
-        )
-        for row in ready
-    ]
+    writes = [row for row in ready if row["kind"] == EventKind.TABLES_WRITTEN]
+    events = [row for row in ready if row["kind"] != EventKind.TABLES_WRITTEN]
     return Read(
-        events,
-        [row["age_seconds"] for row in ready],
+        [
+            Event.stored(
+                row["organization_id"],
+                row["kind"],
+                row["subject_id"],
+                row["content_id"],
+                row["change"],
+                Position(row["txid"], row["id"]),
+            )
+            for row in events
+        ],
+        [row["age_seconds"] for row in events],
+        [Written(row["organization_id"], frozenset(row["tables"])) for row in writes],
+        Position(ready[-1]["txid"], ready[-1]["id"]) if ready else None,
         waiting=len(ready) < len(rows),
         full=len(rows) == max_rows,
     )

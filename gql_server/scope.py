@@ -21,9 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gql_server import unavailable
 from gql_server.auth import Unauthenticated
-from gql_server.tenancy import STATEMENTS, begin_tenant, bound_criteria, rescope, scope_of
+from gql_server.tenancy import (
+    STATEMENTS,
+    begin_tenant,
+    bound_criteria,
+    committed_writes,
+    rescope,
+    scope_of,
+)
 from loaders import Loaders, RequestDB
 from loaders.session import StatementScope
+from loaders.tables import touched
 from models import Role, UserStatus
 from schema import schema
 from schema.context import Context, PageLimits, Viewer
@@ -48,6 +56,15 @@ class Scope:
     @property
     def viewer(self) -> Viewer:
         return self.context.viewer
+
+    async def tables_read(self) -> frozenset[str]:
+        """The tables the scope's statements have read so far (`loaders.tables`)."""
+        connection = await self._session.connection()
+        return frozenset(touched(connection.info).read)
+
+    def committed_writes(self) -> frozenset[str]:
+        """Once the scope is left: the tables its committed transaction wrote."""
+        return committed_writes(self._session)
 
     async def statements(self) -> int | None:
         """SQL statements the scope's connection has sent so far."""

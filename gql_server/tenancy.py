@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, event, text
+from sqlalchemy import Row, event, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
@@ -26,7 +26,9 @@ from gql_server.citus import CITUS
 from loaders import INCLUDE_DELETED
 from loaders.compiled import TENANT_ID
 from loaders.session import STATEMENTS
-from models import APP_ROLE, Audited, SoftDeleted, TenantScoped
+from loaders.tables import note_statement, start_touching
+from loaders.tables import touched as tables_touched
+from models import APP_ROLE, Audited, EventKind, OutboxEvent, SoftDeleted, TenantScoped
 
 __all__ = [
     "INCLUDE_DELETED",
@@ -34,6 +36,7 @@ __all__ = [
     "CrossTenantWrite",
     "SessionScope",
     "begin_tenant",
+    "committed_writes",
     "count_statements",
     "rescope",
     "scope_of",
@@ -54,6 +57,8 @@ _SETUP_AS_VIEWER = text(
     "select role, status from begin_request(:tenant_id, :viewer_id, :statement_timeout, :read_only)"
 )
 _SCOPE = "gql_server.scope"
+_ANNOUNCED = "gql_server.announced"
+_COMMITTED = "gql_server.committed_writes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,7 @@ async def begin_tenant(
     connection = await session.connection()
     if connection.info.get(CITUS):  # the tenant for the workers, too (gql_server.citus)
         await session.execute(text(f"set local app.tenant_id = '{UUID(str(tenant_id))}'"))
-    connection.info[STATEMENTS] = 0
+    start_touching(connection.info)
     parameters = {
         "tenant_id": str(tenant_id),
         "statement_timeout": str(statement_timeout_ms),
@@ -129,11 +134,10 @@ async def tenant_session(
         yield session
 
 
-def count_statements(conn: Any, *_args: Any) -> None:
-    """`before_cursor_execute` listener: counts statements on connections of tenant sessions."""
-    info = conn.info
-    if STATEMENTS in info:
-        info[STATEMENTS] += 1
+def count_statements(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    """`before_cursor_execute` listener: counts the statements of tenant sessions' connections
+    and notes the tables they touch (`loaders.tables`)."""
+    note_statement(conn.info, statement)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -209,3 +213,35 @@ def _stamp_tenant(session: Session, _context: object, _instances: object) -> Non
                 f"{type(obj).__name__} for organization {obj.organization_id} refused in a"
                 f" session of organization {scope.tenant_id}"
             )
+
+
+@event.listens_for(Session, "before_commit")
+def _announce_writes(session: Session) -> None:
+    """Every tenant transaction that wrote announces which tables, in itself: an outbox row the
+    response caches of every process drop their answers by (`gql_server.response_cache`)."""
+    scope = scope_of(session)
+    if scope is None or session.in_nested_transaction():  # a savepoint's release
+        return
+    touched = tables_touched(session.connection().info)
+    written, touched.written = frozenset(touched.written), set()
+    if written:
+        session.execute(
+            insert(OutboxEvent).values(
+                organization_id=scope.tenant_id,
+                kind=EventKind.TABLES_WRITTEN,
+                tables=sorted(written),
+            )
+        )
+    session.info[_ANNOUNCED] = written
+
+
+@event.listens_for(Session, "after_commit")
+def _announced(session: Session) -> None:
+    if _ANNOUNCED in session.info and not session.in_nested_transaction():
+        session.info[_COMMITTED] = session.info.pop(_ANNOUNCED)
+
+
+def committed_writes(session: Session | AsyncSession) -> frozenset[str]:
+    """The tables the session's committed transaction wrote (and announced)."""
+    written: frozenset[str] = session.info.get(_COMMITTED, frozenset())
+    return written

@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 from sqlalchemy.orm.interfaces import ORMOption
 
 from loaders.compiled import Row, Statement, compiled, template
+from loaders.tables import STATEMENTS, note_statement
+
+__all__ = ["INCLUDE_DELETED", "STATEMENTS", "RequestDB", "RequestOver", "StatementScope"]
 
 T = TypeVar("T")
-# connection.info key: statements sent on a connection while it serves a tenant session.
-STATEMENTS = "sql_statements"
 # The tenant session's execution option that lifts its `deleted_at IS NULL` criteria.
 INCLUDE_DELETED = "include_deleted"
 
@@ -152,9 +153,7 @@ class RequestDB:
         connection = await self._session.connection()
         if self._driver is None:
             self._driver = (await connection.get_raw_connection()).driver_connection
-        info = connection.info
-        if STATEMENTS in info:
-            info[STATEMENTS] += 1
+        note_statement(connection.info, statement.sql)
         if self._tracer is None:
             return await self._driver.fetch(statement.sql, *arguments, record_class=Row)  # type: ignore[no-any-return]
         with self._tracer.start_as_current_span(statement.sql.split(None, 1)[0]) as span:
