@@ -30,6 +30,7 @@ from gql_server.events import EventHub
 from gql_server.home import home
 from gql_server.persisted import PersistedDocuments
 from gql_server.replicas import ReadRouting
+from gql_server.response_cache import ResponseCache
 from gql_server.security_headers import SecurityHeaders
 from gql_server.settings import Settings, get_settings
 from gql_server.subscriptions import GraphQLWebSocket
@@ -77,7 +78,9 @@ def create_app(
         app.state.tenant_limits = await tenant_limits.tenant_limits(engine, settings)
         app.state.persisted_documents = await PersistedDocuments.open(settings, engine)
         app.state.admission = Admission(settings, app.state.persisted_documents)
-        app.state.events = EventHub(engine, settings)  # subscriptions: LISTEN, fan-out, reads
+        cache = app.state.response_cache = ResponseCache.of(settings)
+        # Subscriptions (LISTEN, fan-out, reads), and the cache's invalidation.
+        app.state.events = EventHub(engine, settings, cache.written if cache else None)
         await app.state.events.start()
         stop_observing = observability.start(engine, settings, tracing)
         settle_garbage_collector()
@@ -85,6 +88,8 @@ def create_app(
             yield
         finally:
             await app.state.events.stop()
+            if cache is not None:
+                await cache.close()
             await app.state.reads.stop()
             await app.state.persisted_documents.close()
             await engine.dispose()

@@ -51,6 +51,24 @@ EVENTS_PRUNED = Counter(
     "gql_outbox_events_pruned", "Events deleted from the outbox past GQL_EVENT_RETENTION_SECONDS."
 )
 
+RESPONSE_CACHE_HITS = Counter(
+    "gql_response_cache_hits", "Cacheable queries answered from the response cache."
+)
+RESPONSE_CACHE_MISSES = Counter(
+    "gql_response_cache_misses", "Cacheable queries the response cache had no good answer for."
+)
+RESPONSE_CACHE_STORES = Counter("gql_response_cache_stores", "Answers put in the response cache.")
+RESPONSE_CACHE_EVICTIONS = Counter(
+    "gql_response_cache_evictions",
+    "Answers the in-process response cache let go to stay within GQL_RESPONSE_CACHE_MAX_BYTES.",
+)
+RESPONSE_CACHE_INVALIDATIONS = Counter(
+    "gql_response_cache_invalidations",
+    "Tables of a tenant whose cached answers were dropped, by where the news came from: the"
+    " process's own commit, or the outbox (every process's writes, its own included).",
+    ["source"],
+)
+
 # GraphQL over HTTP. Operation names come from clients: the label takes at most
 # MAX_OPERATION_LABELS distinct names per process, the rest count as "(other)".
 MAX_OPERATION_LABELS = 500

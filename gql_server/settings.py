@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # shares APQ queries between processes and replicas
     trusted_documents_only: bool = False  # refuse every document not trusted with `trust`
 
+    # The response cache (README "Caching"): on by default, in-process unless Redis is given.
+    response_cache: bool = True
+    response_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # per process
+    response_cache_redis_url: str | None = None  # one cache shared by every process
+
     # Operating: logs, metrics, traces, shutdown (README "Operating").
     log_format: LogFormat | None = None  # json in production, text in development
     shutdown_timeout_seconds: int = Field(default=20, gt=0)  # for in-flight requests

@@ -92,6 +92,20 @@ def _read_criteria(viewer_id: Any, role: Role) -> tuple[ORMOption, ...]:
     return tuple(options)
 
 
+def visibility_class(viewer_id: UUID, role: Role, *, per_viewer: bool) -> str:
+    """Who may share a cached answer (`gql_server.response_cache`): viewers of one class see
+    the same answer to the same query.
+
+    An admin reads every row and every field of its organization, so two admins' answers differ
+    only where the query reads who asks (`per_viewer`: the `viewer`, the viewer's own rating).
+    Anyone else sees their own drafts and their own `email`: their answers are their own. The
+    role is part of the class, so an answer read under an old role is never served under a new.
+    """
+    if role is Role.ADMIN and not per_viewer:
+        return "admin"
+    return f"viewer:{viewer_id}:{role.value}"
+
+
 _ALL = frozenset(Role)
 _NONE: frozenset[Role] = frozenset()
 _STAFF = frozenset({Role.ADMIN, Role.INSTRUCTOR})
