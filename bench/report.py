@@ -66,6 +66,8 @@ def _number(value: Any, digits: int = 1) -> str:
 
 
 def _cells(result: Any, *keys: str) -> list[str]:
+    if result is None:  # not measured for this row (the cached server row: no baselines)
+        return ["-"] * len(keys)
     if not isinstance(result, dict) or "rps" not in result:
         return ["skipped"] + ["-"] * (len(keys) - 1)
     return [_number(result.get(key)) for key in keys]

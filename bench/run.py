@@ -39,7 +39,10 @@ SERVER_SETTINGS = {
     # `deep` is 14 fields deep (edges and node count); the server refuses more than 10 by
     # default. The bench measures execution, not the limit.
     "GQL_MAX_DEPTH": "16",
+    # The scenarios measure execution: the response cache is measured apart (`nested (cached)`).
+    "GQL_RESPONSE_CACHE": "false",
 }
+CACHED = "nested"  # the scenario also measured with the response cache on
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -161,6 +164,14 @@ def benchmark(
         run_target("server", server, active, requests, check_server, plan, results)
     finally:
         server.stop()
+    cached = [scenario for scenario in active if scenario.name == CACHED]
+    if cached:
+        print(f"server, response cache on: {CACHED} (every request after the first a hit)")
+        server = start("server", setup, plan.workers, env={"GQL_RESPONSE_CACHE": "true"})
+        try:
+            run_target("cached", server, cached, requests, check_server, plan, results)
+        finally:
+            server.stop()
 
     first = plan.concurrency[0]
     active = [s for s in active if "skipped" not in results.get((s.name, first, "server"), {})]
@@ -231,6 +242,10 @@ def benchmark(
                 for target in report.TARGETS
             }
             rows.append(report.row(scenario.name, concurrency, by_target))
+        if scenario.name == CACHED and scenario in active:
+            for concurrency in plan.concurrency:
+                by_target = {"server": results.get((scenario.name, concurrency, "cached"))}
+                rows.append(report.row(f"{scenario.name} (cached)", concurrency, by_target))
     for line in rows:
         for name in report.TARGETS:
             result = line.get(name)

@@ -39,7 +39,13 @@ def headers(token: str) -> dict[str, str]:
     return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
 
-def start(name: str, setup: Setup, workers: int, capture_file: Path | None = None) -> Served:
+def start(
+    name: str,
+    setup: Setup,
+    workers: int,
+    capture_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Served:
     port = free_port()
     if name == "server":
         cli = str(Path(sys.executable).with_name("gql-server"))
@@ -47,7 +53,7 @@ def start(name: str, setup: Setup, workers: int, capture_file: Path | None = Non
     else:
         argv = [sys.executable, "-m", f"bench.{name}.app", "--port", str(port)]
         argv += ["--workers", str(workers)]
-    env = dict(setup.env)
+    env = {**setup.env, **(env or {})}
     if capture_file is not None:
         env["BENCH_CAPTURE"] = str(capture_file)
     served = Served(name, argv, env, port, RESULTS / "logs")

@@ -3,7 +3,7 @@
 import socket
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import URL, event
+from sqlalchemy import URL
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import (
 
 from gql_server import embedded
 from gql_server.settings import Settings
-from gql_server.tenancy import count_statements
 
 if TYPE_CHECKING:
     from gql_server.embedded_server import EmbeddedServer
@@ -165,7 +164,6 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         connect_args=connect_args(settings),
     )
-    event.listen(engine.sync_engine, "before_cursor_execute", count_statements)
     return engine
 
 

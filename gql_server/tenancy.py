@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, event, insert, text
+from sqlalchemy import Engine, Row, event, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
@@ -134,9 +134,10 @@ async def tenant_session(
         yield session
 
 
+@event.listens_for(Engine, "before_cursor_execute")
 def count_statements(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-    """`before_cursor_execute` listener: counts the statements of tenant sessions' connections
-    and notes the tables they touch (`loaders.tables`)."""
+    """Counts the statements of tenant sessions' connections and notes the tables they touch
+    (`loaders.tables`), on every engine: whoever writes through a tenant session announces it."""
     note_statement(conn.info, statement)
 
 

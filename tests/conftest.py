@@ -173,7 +173,10 @@ def same_answer_both_ways(differential: "Differential") -> Iterator[None]:
 def settings(scale_environment: None) -> "Settings":
     from gql_server.settings import Settings
 
-    return Settings(database_url=None, statement_timeout_ms=10_000)
+    # Many tests write the database directly, then read through the app: its response cache
+    # would hear of those writes only through the outbox, a moment later. The cache's own tests
+    # (tests/test_response_cache.py) run apps with it on.
+    return Settings(database_url=None, statement_timeout_ms=10_000, response_cache=False)
 
 
 @pytest.fixture(scope="session")
