@@ -13,6 +13,10 @@ waits for an older transaction still in flight (see `gql_server.outbox`), the li
 after `HOLD_BACK_POLL_SECONDS`, less and less often: that transaction may end without a
 notification (a rollback).
 
+The listener also reads the `tables_written` rows every writing transaction leaves (which tables
+of which tenant it wrote) and hands them to `on_written`: the response cache's invalidation, in
+the same order and with the same catching up as subscriptions' events.
+
 The hub also prunes the outbox: every `GQL_EVENT_PRUNE_INTERVAL_SECONDS`, the events older than
 `GQL_EVENT_RETENTION_SECONDS` go, a small batch per transaction.
 """

@@ -2,7 +2,7 @@
 
 Apollo's `@cacheControl` semantics, kept in one table instead of directives on the types: a hint
 on a type applies to every field that returns it, a hint on a field overrides its type's; a root
-field with no hint gets `DEFAULT_MAX_AGE`; a scalar field with no hint takes its parent's. An
+field with no hint gets `DEFAULT_MAX_AGE`; any other field with no hint takes its parent's. An
 answer may be kept for the least `max_age` over everything it selects; 0 anywhere means not at
 all. Scope is always private to the tenant: an answer is shared only by the viewers of one
 visibility class (`gql_server.response_cache`), and `per_viewer` marks what depends on who asks
@@ -96,8 +96,10 @@ def _compute(document: DocumentNode, operation: OperationDefinitionNode) -> Resp
         for definition in document.definitions
         if isinstance(definition, FragmentDefinitionNode)
     }
-    ages: list[int] = [DEFAULT_MAX_AGE]
+    ages: list[int] = []
     per_viewer = False
+    root = graphql_schema.query_type
+    assert root is not None
 
     def walk(
         selections: SelectionSetNode, parent: GraphQLCompositeType, seen: frozenset[str]
@@ -115,10 +117,11 @@ def _compute(document: DocumentNode, operation: OperationDefinitionNode) -> Resp
                     continue
                 returned = get_named_type(field.type)
                 hint = FIELD_HINTS.get((parent.name, name)) or _type_hint(returned)
-                if hint is not None:
-                    if hint.max_age is not None:
-                        ages.append(hint.max_age)
-                    per_viewer = per_viewer or hint.per_viewer
+                if hint is not None and hint.max_age is not None:
+                    ages.append(hint.max_age)
+                elif parent is root:
+                    ages.append(DEFAULT_MAX_AGE)
+                per_viewer = per_viewer or (hint is not None and hint.per_viewer)
                 if selection.selection_set is not None and is_composite_type(returned):
                     walk(selection.selection_set, returned, seen)
             elif isinstance(selection, InlineFragmentNode):
@@ -135,10 +138,8 @@ def _compute(document: DocumentNode, operation: OperationDefinitionNode) -> Resp
                 if is_composite_type(inner):
                     walk(fragment.selection_set, inner, seen | {name})
 
-    root = graphql_schema.query_type
-    assert root is not None
     walk(operation.selection_set, root, frozenset())
-    return ResponseHint(min(ages), per_viewer)
+    return ResponseHint(min(ages, default=DEFAULT_MAX_AGE), per_viewer)
 
 
 def _type_hint(named: GraphQLNamedType) -> CacheHint | None:

@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from graphql import OperationDefinitionNode, parse
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,7 +26,7 @@ from gql_server.response_cache import MemoryStore, ResponseCache
 from gql_server.settings import Settings
 from gql_server.tenancy import tenant_session
 from loaders.tables import statement_tables
-from schema.cache_control import DEFAULT_MAX_AGE, FIELD_HINTS, TYPE_HINTS
+from schema.cache_control import DEFAULT_MAX_AGE, FIELD_HINTS, TYPE_HINTS, response_hint
 from schema.events import Position
 from schema.root import schema
 from tests.api import Response, gql, token_for
@@ -372,3 +373,22 @@ async def test_writes_reach_the_cache_of_every_process(
             raise deadline.missed()
         assert (await _query(reader, CONTENTS, token)).statements == 0
         assert (await _query(reader, TAGS, other_token)).statements == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "max_age", "per_viewer"),
+    [
+        ("{ organization { name } }", 300, False),  # its type's hint
+        (TAGS, DEFAULT_MAX_AGE, False),  # the root field's default, the least
+        ("{ viewer { username } }", DEFAULT_MAX_AGE, True),
+        ("{ contents { nodes { viewerRating { score } } } }", DEFAULT_MAX_AGE, True),
+        ("query { ...F } fragment F on Query { tags { nodes { name } } }", DEFAULT_MAX_AGE, False),
+        ("{ __typename }", DEFAULT_MAX_AGE, False),
+        (CREATE_TAG, 0, True),  # a mutation: never
+    ],
+)
+def test_the_hint_of_a_document(query: str, max_age: int, per_viewer: bool) -> None:
+    document = parse(query)
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    hint = response_hint(document, operation)
+    assert (hint.max_age, hint.per_viewer) == (max_age, per_viewer or max_age == 0)
