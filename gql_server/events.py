@@ -178,8 +178,8 @@ class EventListener:
                 if waiting
                 else self._keepalive_seconds
             )
-            woken = asyncio.ensure_future(self._wake.wait())
-            gone = asyncio.ensure_future(lost.wait())
+            woken = asyncio.create_task(self._wake.wait(), name="gql-event-listener: woken")
+            gone = asyncio.create_task(lost.wait(), name="gql-event-listener: lost")
             try:
                 await asyncio.wait((woken, gone), timeout=timeout, return_when=FIRST_COMPLETED)
             finally:
@@ -196,10 +196,8 @@ class EventListener:
         assert position is not None
         while True:
             self._wake.clear()  # a notification from now on means: read again
-            read = await asyncio.wait_for(
-                outbox.read_after(connection, position, self._batch_size),
-                self._keepalive_seconds,
-            )
+            async with asyncio.timeout(self._keepalive_seconds):  # no task of its own
+                read = await outbox.read_after(connection, position, self._batch_size)
             for event, age in zip(read.events, read.ages, strict=True):
                 self._fanout.publish(event)
                 OUTBOX_LAG.observe(age)
