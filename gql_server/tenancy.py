@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Engine, Row, event, insert, text
+from sqlalchemy import Engine, Row, Table, event, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
@@ -226,8 +226,9 @@ def _announce_writes(session: Session) -> None:
     touched = tables_touched(session.connection().info)
     written, touched.written = frozenset(touched.written), set()
     if written:
+        # Into the table (Core), as `schema.events.publish`: nothing read back.
         session.execute(
-            insert(OutboxEvent).values(
+            insert(cast(Table, OutboxEvent.__table__)).values(
                 organization_id=scope.tenant_id,
                 kind=EventKind.TABLES_WRITTEN,
                 tables=sorted(written),
