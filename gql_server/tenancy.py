@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Engine, Row, Table, event, insert, text
+from sqlalchemy import Engine, Row, Table, bindparam, event, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
@@ -216,6 +216,17 @@ def _stamp_tenant(session: Session, _context: object, _instances: object) -> Non
             )
 
 
+# Into the table (Core), as `schema.events.publish`: nothing read back; built once, its values
+# bound, since building it took longer than sending it.
+_events = cast(Table, OutboxEvent.__table__)
+_ANNOUNCE = insert(_events).values(
+    {
+        name: bindparam(name, type_=_events.c[name].type)
+        for name in ("organization_id", "kind", "tables")
+    }
+)
+
+
 @event.listens_for(Session, "before_commit")
 def _announce_writes(session: Session) -> None:
     """Every tenant transaction that wrote announces which tables, in itself: an outbox row the
@@ -226,13 +237,13 @@ def _announce_writes(session: Session) -> None:
     touched = tables_touched(session.connection().info)
     written, touched.written = frozenset(touched.written), set()
     if written:
-        # Into the table (Core), as `schema.events.publish`: nothing read back.
         session.execute(
-            insert(cast(Table, OutboxEvent.__table__)).values(
-                organization_id=scope.tenant_id,
-                kind=EventKind.TABLES_WRITTEN,
-                tables=sorted(written),
-            )
+            _ANNOUNCE,
+            {
+                "organization_id": scope.tenant_id,
+                "kind": EventKind.TABLES_WRITTEN,
+                "tables": sorted(written),
+            },
         )
     session.info[_ANNOUNCED] = written
 
