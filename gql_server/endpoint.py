@@ -312,8 +312,9 @@ class GraphQLEndpoint:
             statements = await scope.statements()
             if keep is not None and not result.errors and target.replica is None:
                 data = _encoded(result.data)
-                if data is not None:
-                    kept = (scope.viewer.role, data, await scope.tables_read())
+                tables = await scope.tables_read()
+                if data is not None and tables is not None:
+                    kept = (scope.viewer.role, data, tables)
         written = scope.committed_writes()
         if cache is not None and written:
             await cache.written(Written(claims.organization_id, written), source="commit")

@@ -31,7 +31,7 @@ from gql_server.tenancy import (
 )
 from loaders import Loaders, RequestDB
 from loaders.session import StatementScope
-from loaders.tables import touched
+from loaders.tables import TOUCHED, touched
 from models import Role, UserStatus
 from schema import schema
 from schema.context import Context, PageLimits, Viewer
@@ -57,9 +57,12 @@ class Scope:
     def viewer(self) -> Viewer:
         return self.context.viewer
 
-    async def tables_read(self) -> frozenset[str]:
-        """The tables the scope's statements have read so far (`loaders.tables`)."""
+    async def tables_read(self) -> frozenset[str] | None:
+        """The tables the scope's statements have read so far (`loaders.tables`); None when
+        its connection notes none (Citus: `gql_server.tenancy.begin_tenant`)."""
         connection = await self._session.connection()
+        if TOUCHED not in connection.info:
+            return None
         return frozenset(touched(connection.info).read)
 
     def committed_writes(self) -> frozenset[str]:

@@ -88,6 +88,12 @@ def note_statement(info: dict[Any, Any], sql: str) -> None:
         touched.written.update(written)
 
 
+def start_counting(info: dict[Any, Any]) -> None:
+    """Count statements afresh, noting no tables (`touched` then answers None)."""
+    info[STATEMENTS] = 0
+    info.pop(TOUCHED, None)
+
+
 def start_touching(info: dict[Any, Any]) -> TablesTouched:
     """Start counting and noting afresh: a tenant transaction begins on this connection."""
     info[STATEMENTS] = 0
