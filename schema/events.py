@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, Table, insert, literal_column, select, tup
 import models
 from loaders import RequestDB
 from models import EventKind, OutboxEvent
-from schema.context import Info
+from schema.context import Context
 
 __all__ = ["CHANNEL", "ContentChange", "Event", "EventKind", "Position", "Topic"]
 
@@ -120,11 +120,11 @@ class Event:
 _events = cast(Table, OutboxEvent.__table__)
 
 
-async def publish(info: Info, *events: Event) -> None:
+async def publish(context: Context, *events: Event) -> None:
     """Write `events` to the outbox in the mutation's transaction: announced if it commits."""
     # The rows as parameters, not in `.values()`: one statement compiled once, whatever the rows;
     # into the table (Core), so the ORM does not read back what the server generated.
-    await info.context.db.execute(
+    await context.db.execute(
         insert(_events),
         [
             {
@@ -139,17 +139,17 @@ async def publish(info: Info, *events: Event) -> None:
     )
 
 
-async def comment_added(info: Info, comment: models.Comment) -> None:
-    org = info.context.viewer.organization_id
-    await publish(info, Event(org, EventKind.COMMENT_ADDED, comment.id, comment.content_id))
+async def comment_added(context: Context, comment: models.Comment) -> None:
+    org = context.viewer.organization_id
+    await publish(context, Event(org, EventKind.COMMENT_ADDED, comment.id, comment.content_id))
 
 
-async def content_changed(info: Info, content: models.Content, change: ContentChange) -> None:
-    org = info.context.viewer.organization_id
+async def content_changed(context: Context, content: models.Content, change: ContentChange) -> None:
+    org = context.viewer.organization_id
     events = [Event(org, EventKind.CONTENT_CHANGED, content.id, content.id, change)]
     if change is ContentChange.PUBLISHED:
         events.append(Event(org, EventKind.CONTENT_PUBLISHED, content.id, content.id))
-    await publish(info, *events)
+    await publish(context, *events)
 
 
 def _after(position: Position) -> ColumnElement[bool]:

@@ -5,8 +5,6 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -53,10 +51,10 @@ def content_event(org: uuid.UUID, content_id: uuid.UUID, change: ContentChange) 
     return Event(org, EventKind.CONTENT_CHANGED, content_id, content_id, change)
 
 
-def info_for(session: AsyncSession, org: uuid.UUID) -> Any:
+def context_for(session: AsyncSession, org: uuid.UUID) -> Context:
     db = RequestDB(session)
     viewer = Viewer(uuid.uuid4(), org, Role.ADMIN)
-    return SimpleNamespace(context=Context(viewer, db, Loaders(db, viewer.id), PageLimits()))
+    return Context(viewer, db, Loaders(db, viewer.id), PageLimits())
 
 
 async def next_event(events: AsyncIterator[Event], seconds: float = WAIT_SECONDS) -> Event:
@@ -84,18 +82,18 @@ async def test_a_mutation_rolled_back_by_its_savepoint_announces_nothing(
     topic = Topic(EventKind.CONTENT_CHANGED, content_id)
     with fanout.subscribe(org, topic, lambda: None) as events:
         async with tenant_session(sessionmaker, org) as session:
-            info = info_for(session, org)
+            context = context_for(session, org)
 
             async def announce_then_fail() -> Outcome:
-                await publish(info, refused)
+                await publish(context, refused)
                 raise fail("input.id", "refused after the announcement")
 
             async def announce() -> Outcome:
-                await publish(info, applied)
+                await publish(context, applied)
                 return Outcome()
 
-            assert await run_mutation(info, Outcome, announce_then_fail) != Outcome()
-            assert await run_mutation(info, Outcome, announce) == Outcome()
+            assert await run_mutation(context, Outcome, announce_then_fail) != Outcome()
+            assert await run_mutation(context, Outcome, announce) == Outcome()
         assert await next_event(events) == applied
         assert await nothing_more(events)
 
@@ -108,8 +106,8 @@ async def test_a_rolled_back_transaction_announces_nothing(
 
     async def fail_after_announcing() -> None:
         async with tenant_session(sessionmaker, org) as session:
-            info = info_for(session, org)
-            await publish(info, content_event(org, content_id, ContentChange.UPDATED))
+            context = context_for(session, org)
+            await publish(context, content_event(org, content_id, ContentChange.UPDATED))
             raise RuntimeError("the request failed after the mutation")
 
     with fanout.subscribe(org, topic, lambda: None) as events:
@@ -131,7 +129,7 @@ async def test_events_reach_only_their_organization_and_topic(
     ):
         async with tenant_session(sessionmaker, org) as session:
             event = content_event(org, content_id, ContentChange.PUBLISHED)
-            await publish(info_for(session, org), event)
+            await publish(context_for(session, org), event)
         assert await next_event(mine) == event
         assert await nothing_more(theirs, 0.1)
         assert await nothing_more(published, 0.1)
@@ -147,7 +145,7 @@ async def test_a_notification_only_wakes_the_listener_whatever_it_says(
             await session.execute(select(func.pg_notify(CHANNEL, '{"kind": "nonsense"}')))
         assert await nothing_more(events)
         async with tenant_session(sessionmaker, org) as session:
-            await publish(info_for(session, org), event)
+            await publish(context_for(session, org), event)
         assert await next_event(events) == event
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete
 import models
 from models.attachment import FILENAME_MAX, MAX_SIZE_BYTES
 from schema.content import Attachment, Content
-from schema.context import Info
+from schema.context import Context
 from schema.mutations.checks import Checks, parsed_id
 from schema.mutations.links import touch_content
 from schema.mutations.rows import content_for_write, find
@@ -117,7 +117,7 @@ def check_mime_type(checks: Checks, mime_type: str) -> None:
     )
 
 
-async def _add(info: Info, input: AddAttachmentInput) -> AddAttachmentPayload:
+async def _add(context: Context, input: AddAttachmentInput) -> AddAttachmentPayload:
     checks = Checks()
     content_pk = checks.id(input.content_id, "Content", "input.contentId")
     mime_type = input.mime_type.strip().lower()
@@ -130,7 +130,7 @@ async def _add(info: Info, input: AddAttachmentInput) -> AddAttachmentPayload:
     )
     checks.url(input.url, "input.url")
     checks.raise_if_any()
-    content = await content_for_write(info, content_pk, path="input.contentId")
+    content = await content_for_write(context, content_pk, path="input.contentId")
     attachment = models.Attachment(
         content_id=content.id,
         filename=input.filename.strip(),
@@ -138,23 +138,23 @@ async def _add(info: Info, input: AddAttachmentInput) -> AddAttachmentPayload:
         size_bytes=input.size_bytes,
         url=input.url,
     )
-    info.context.db.add(attachment)
-    await touch_content(info, content)  # its flush inserts the attachment too
+    context.db.add(attachment)
+    await touch_content(context, content)  # its flush inserts the attachment too
     return AddAttachmentPayload(
         attachment=Attachment.from_row(attachment), content=Content.from_row(content)
     )
 
 
-async def _remove(info: Info, input: RemoveAttachmentInput) -> RemoveAttachmentPayload:
+async def _remove(context: Context, input: RemoveAttachmentInput) -> RemoveAttachmentPayload:
     pk = parsed_id(input.id, "Attachment")
     # The read policy applies: attachments of contents the viewer may not see are not found.
-    attachment = await find(info, models.Attachment, pk, "input.id")
-    content = await content_for_write(info, attachment.content_id)
-    await info.context.db.execute(
+    attachment = await find(context, models.Attachment, pk, "input.id")
+    content = await content_for_write(context, attachment.content_id)
+    await context.db.execute(
         delete(models.Attachment).where(models.Attachment.id == attachment.id),
         synchronize_session=False,
     )
-    await touch_content(info, content)
+    await touch_content(context, content)
     return RemoveAttachmentPayload(
         removed_attachment_id=input.id, content=Content.from_row(content)
     )

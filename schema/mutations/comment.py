@@ -5,7 +5,9 @@ tombstone (body and author hidden), so its replies stay reachable; the loaders' 
 (`loaders.filters.in_thread`) decides which deleted comments still show.
 """
 
+import dataclasses
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -14,13 +16,15 @@ import models
 from models.comment import BODY_MAX
 from schema.comment import Comment
 from schema.content import Content
-from schema.context import Info
+from schema.context import Context, Info
 from schema.events import comment_added
+from schema.execution.prefetch import register, resolve
 from schema.mutations.checks import Checks, parsed_id
 from schema.mutations.rows import Lock, find
 from schema.mutations.run import ConstraintErrors, mutation
 from schema.mutations.user_errors import UserError, UserErrorCode, fail, forbidden
 from schema.policy import Action, may
+from schema.relations import One
 
 SAME_CONTENT = "must be a comment on the same content"
 
@@ -60,13 +64,16 @@ class DeleteCommentPayload:
     deleted_comment_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
     content_id: strawberry.Private[UUID | None] = None
+    # Its `content` is a registered relation, loaded like every other (schema.relations).
+    prefetched: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @strawberry.field(description="The content the comment was on (its comment count changed).")
-    async def content(self, info: Info) -> Content | None:
-        if self.content_id is None:
-            return None
-        row = await info.context.loaders.by_key(models.Content).load(self.content_id)
-        return None if row is None else Content.from_row(row)
+    def content(self, info: Info) -> Content | None:
+        return resolve(self, info, DELETED_COMMENT_CONTENT, {})
+
+
+DELETED_COMMENT_CONTENT = One(models.Comment.content, "content_id", Content.from_row)
+register("DeleteCommentPayload", {"content": DELETED_COMMENT_CONTENT})
 
 
 @strawberry.input
@@ -99,15 +106,15 @@ def _check_body(checks: Checks, body: str) -> None:
         checks.require(len(body) <= BODY_MAX, path, f"must be at most {BODY_MAX} characters long")
 
 
-async def _comment_for_write(info: Info, pk: UUID, action: Action) -> models.Comment:
-    comment = await find(info, models.Comment, pk, "input.id", lock=Lock.UPDATE)
-    if not may(info.context.viewer, action, comment.author_id):
+async def _comment_for_write(context: Context, pk: UUID, action: Action) -> models.Comment:
+    comment = await find(context, models.Comment, pk, "input.id", lock=Lock.UPDATE)
+    if not may(context.viewer, action, comment.author_id):
         raise forbidden("only the author or an admin may change this comment")
     return comment
 
 
-async def _add(info: Info, input: AddCommentInput) -> AddCommentPayload:
-    viewer = info.context.viewer
+async def _add(context: Context, input: AddCommentInput) -> AddCommentPayload:
+    viewer = context.viewer
     checks = Checks()
     content_pk = checks.id(input.content_id, "Content", "input.contentId")
     parent_pk = (
@@ -118,40 +125,42 @@ async def _add(info: Info, input: AddCommentInput) -> AddCommentPayload:
     if not may(viewer, Action.COMMENT):
         raise forbidden("you may not comment")
     # FOR SHARE: the content cannot be unpublished or deleted before this transaction ends.
-    content = await find(info, models.Content, content_pk, "input.contentId", lock=Lock.SHARE)
+    content = await find(context, models.Content, content_pk, "input.contentId", lock=Lock.SHARE)
     if content.status is not models.ContentStatus.PUBLISHED and not may(
         viewer, Action.EDIT_CONTENT, content.author_id
     ):
         raise forbidden("only published contents take comments")
     if parent_pk is not None:
-        parent = await find(info, models.Comment, parent_pk, "input.parentId")
+        parent = await find(context, models.Comment, parent_pk, "input.parentId")
         if parent.content_id != content.id:
             raise fail("input.parentId", SAME_CONTENT)
     comment = models.Comment(
         content_id=content.id, author_id=viewer.id, parent_id=parent_pk, body=input.body
     )
-    info.context.db.add(comment)
-    await info.context.db.flush()
-    await comment_added(info, comment)
+    context.db.add(comment)
+    await context.db.flush()
+    await comment_added(context, comment)
     return AddCommentPayload(comment=Comment.from_row(comment))
 
 
-async def _edit(info: Info, input: EditCommentInput) -> EditCommentPayload:
+async def _edit(context: Context, input: EditCommentInput) -> EditCommentPayload:
     checks = Checks()
     pk = checks.id(input.id, "Comment", "input.id")
     _check_body(checks, input.body)
     checks.raise_if_any()
-    comment = await _comment_for_write(info, pk, Action.EDIT_COMMENT)
+    comment = await _comment_for_write(context, pk, Action.EDIT_COMMENT)
     comment.body = input.body
-    await info.context.db.flush()
+    await context.db.flush()
     return EditCommentPayload(comment=Comment.from_row(comment))
 
 
-async def _delete(info: Info, input: DeleteCommentInput) -> DeleteCommentPayload:
-    comment = await _comment_for_write(info, parsed_id(input.id, "Comment"), Action.DELETE_COMMENT)
+async def _delete(context: Context, input: DeleteCommentInput) -> DeleteCommentPayload:
+    comment = await _comment_for_write(
+        context, parsed_id(input.id, "Comment"), Action.DELETE_COMMENT
+    )
     comment.deleted_at = datetime.now(UTC)
-    comment.deleted_by = info.context.viewer.id
-    await info.context.db.flush()
+    comment.deleted_by = context.viewer.id
+    await context.db.flush()
     return DeleteCommentPayload(deleted_comment_id=input.id, content_id=comment.content_id)
 
 

@@ -6,7 +6,7 @@ import strawberry
 
 import models
 from schema.content import Content
-from schema.context import Info
+from schema.context import Context
 from schema.events import ContentChange, content_changed
 from schema.filters import Difficulty
 from schema.mutations.checks import Checks, given, parsed_id
@@ -102,8 +102,8 @@ class RestoreContentInput:
     id: strawberry.ID
 
 
-async def _create(info: Info, input: CreateContentInput) -> CreateContentPayload:
-    viewer = info.context.viewer
+async def _create(context: Context, input: CreateContentInput) -> CreateContentPayload:
+    viewer = context.viewer
     if not may(viewer, Action.CREATE_CONTENT):
         raise forbidden("only instructors and admins create contents")
     checks = Checks()
@@ -117,12 +117,12 @@ async def _create(info: Info, input: CreateContentInput) -> CreateContentPayload
         difficulty=models.Difficulty(input.difficulty.value),
         status=models.ContentStatus.DRAFT,
     )
-    info.context.db.add(content)
-    await info.context.db.flush()
+    context.db.add(content)
+    await context.db.flush()
     return CreateContentPayload(content=Content.from_row(content))
 
 
-async def _update(info: Info, input: UpdateContentInput) -> UpdateContentPayload:
+async def _update(context: Context, input: UpdateContentInput) -> UpdateContentPayload:
     pk = parsed_id(input.id, "Content")
     checks = Checks()
     for name in ("title", "body", "difficulty"):
@@ -134,7 +134,7 @@ async def _update(info: Info, input: UpdateContentInput) -> UpdateContentPayload
         body=input.body if given(input.body) else None,
     )
     checks.raise_if_any()
-    content = await content_for_write(info, pk)
+    content = await content_for_write(context, pk)
     if content.version != input.expected_version:
         raise fail(
             "input.expectedVersion",
@@ -149,16 +149,16 @@ async def _update(info: Info, input: UpdateContentInput) -> UpdateContentPayload
         content.body = str(input.body)
     if given(input.difficulty) and input.difficulty is not None:
         content.difficulty = models.Difficulty(input.difficulty.value)
-    await info.context.db.flush()
+    await context.db.flush()
     if content.version != input.expected_version:  # an update to the same values is none
-        await content_changed(info, content, ContentChange.UPDATED)
+        await content_changed(context, content, ContentChange.UPDATED)
     return UpdateContentPayload(content=Content.from_row(content))
 
 
 async def _set_status(
-    info: Info, global_id: strawberry.ID, status: models.ContentStatus
+    context: Context, global_id: strawberry.ID, status: models.ContentStatus
 ) -> models.Content:
-    content = await content_for_write(info, parsed_id(global_id, "Content"))
+    content = await content_for_write(context, parsed_id(global_id, "Content"))
     archiving_a_draft = content.status is models.ContentStatus.DRAFT and (
         status is models.ContentStatus.ARCHIVED
     )
@@ -168,37 +168,37 @@ async def _set_status(
         content.status = status
         if status is models.ContentStatus.PUBLISHED and content.published_at is None:
             content.published_at = datetime.now(UTC)
-        await info.context.db.flush()
-        await content_changed(info, content, ContentChange(status.value))
+        await context.db.flush()
+        await content_changed(context, content, ContentChange(status.value))
     return content
 
 
-async def _publish(info: Info, input: PublishContentInput) -> PublishContentPayload:
-    content = await _set_status(info, input.id, models.ContentStatus.PUBLISHED)
+async def _publish(context: Context, input: PublishContentInput) -> PublishContentPayload:
+    content = await _set_status(context, input.id, models.ContentStatus.PUBLISHED)
     return PublishContentPayload(content=Content.from_row(content))
 
 
-async def _archive(info: Info, input: ArchiveContentInput) -> ArchiveContentPayload:
-    content = await _set_status(info, input.id, models.ContentStatus.ARCHIVED)
+async def _archive(context: Context, input: ArchiveContentInput) -> ArchiveContentPayload:
+    content = await _set_status(context, input.id, models.ContentStatus.ARCHIVED)
     return ArchiveContentPayload(content=Content.from_row(content))
 
 
-async def _delete(info: Info, input: DeleteContentInput) -> DeleteContentPayload:
-    content = await content_for_write(info, parsed_id(input.id, "Content"))
+async def _delete(context: Context, input: DeleteContentInput) -> DeleteContentPayload:
+    content = await content_for_write(context, parsed_id(input.id, "Content"))
     content.deleted_at = datetime.now(UTC)
-    content.deleted_by = info.context.viewer.id
-    await info.context.db.flush()
-    await content_changed(info, content, ContentChange.DELETED)
+    content.deleted_by = context.viewer.id
+    await context.db.flush()
+    await content_changed(context, content, ContentChange.DELETED)
     return DeleteContentPayload(deleted_content_id=input.id)
 
 
-async def _restore(info: Info, input: RestoreContentInput) -> RestoreContentPayload:
-    content = await content_for_write(info, parsed_id(input.id, "Content"), include_deleted=True)
+async def _restore(context: Context, input: RestoreContentInput) -> RestoreContentPayload:
+    content = await content_for_write(context, parsed_id(input.id, "Content"), include_deleted=True)
     if content.deleted_at is not None:
         content.deleted_at = None
         content.deleted_by = None
-        await info.context.db.flush()
-        await content_changed(info, content, ContentChange.RESTORED)
+        await context.db.flush()
+        await content_changed(context, content, ContentChange.RESTORED)
     return RestoreContentPayload(content=Content.from_row(content))
 
 

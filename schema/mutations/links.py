@@ -8,12 +8,12 @@ an older `version` hears of it through `expectedVersion` like after any other ed
 from datetime import UTC, datetime
 
 import models
-from schema.context import Info
+from schema.context import Context
 
 
-async def touch_content(info: Info, content: models.Content) -> None:
+async def touch_content(context: Context, content: models.Content) -> None:
     """Bump the version of a content loaded with `content_for_write` (the mapper counts it)."""
     # A Python value, not `func.now()`: an SQL expression would expire the attribute, and reading
     # it back afterwards would be an implicit (and, on an async session, failing) load.
     content.updated_at = datetime.now(UTC)
-    await info.context.db.flush()
+    await context.db.flush()

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 import models
 from schema.content import Content
-from schema.context import Info
+from schema.context import Context
 from schema.mutations.checks import Checks
 from schema.mutations.links import touch_content
 from schema.mutations.rows import content_for_write, find
@@ -100,9 +100,9 @@ def _parse(content_id: strawberry.ID, prerequisite_id: strawberry.ID) -> tuple[U
     return content_pk, prerequisite_pk
 
 
-async def _pair(info: Info, content_pk: UUID, prerequisite_pk: UUID) -> Pair:
-    content = await content_for_write(info, content_pk, path="input.contentId")
-    prerequisite = await find(info, models.Content, prerequisite_pk, "input.prerequisiteId")
+async def _pair(context: Context, content_pk: UUID, prerequisite_pk: UUID) -> Pair:
+    content = await content_for_write(context, content_pk, path="input.contentId")
+    prerequisite = await find(context, models.Content, prerequisite_pk, "input.prerequisiteId")
     return content, prerequisite
 
 
@@ -127,24 +127,24 @@ def shortest_path(edges: list[tuple[UUID, UUID]], start: UUID, target: UUID) -> 
     return []
 
 
-async def _describe(info: Info, path: list[UUID]) -> str:
+async def _describe(context: Context, path: list[UUID]) -> str:
     # Titles of contents the viewer may not see stay hidden; the refusal itself says enough.
-    rows = await info.context.db.all(
+    rows = await context.db.all(
         select(models.Content.id, models.Content.title).where(models.Content.id.in_(path))
     )
     titles = {pk: f'"{title}"' for pk, title in rows}
     return " -> ".join(titles.get(pk, "(a content you cannot see)") for pk in path)
 
 
-async def _add(info: Info, input: AddPrerequisiteInput) -> AddPrerequisitePayload:
+async def _add(context: Context, input: AddPrerequisiteInput) -> AddPrerequisitePayload:
     pks = _parse(input.content_id, input.prerequisite_id)
-    db = info.context.db
-    organization_id = info.context.viewer.organization_id
+    db = context.db
+    organization_id = context.viewer.organization_id
     # The graph lock comes before any row lock. Taken after `content_for_write`, it deadlocks:
     # A -> B holds A's row and waits for the graph; B -> A holds the graph, and its insert's
     # foreign key check waits for A's row (FOR UPDATE blocks FOR KEY SHARE).
     await db.execute(_LOCK_GRAPH, {"organization_id": str(organization_id)})
-    content, prerequisite = await _pair(info, *pks)
+    content, prerequisite = await _pair(context, *pks)
     # The new edge closes a cycle exactly when the prerequisite already requires the content.
     edges = await db.all(
         _PATH_EDGES,
@@ -152,7 +152,7 @@ async def _add(info: Info, input: AddPrerequisiteInput) -> AddPrerequisitePayloa
     )
     path = shortest_path([(row[0], row[1]) for row in edges], prerequisite.id, content.id)
     if path:
-        cycle = await _describe(info, [content.id, *path])
+        cycle = await _describe(context, [content.id, *path])
         raise fail(
             "input.prerequisiteId",
             f"would create a cycle: {cycle} (each requires the next)",
@@ -169,18 +169,18 @@ async def _add(info: Info, input: AddPrerequisiteInput) -> AddPrerequisitePayloa
         .returning(_links.c.content_id)
     )
     if added is not None:
-        await touch_content(info, content)
+        await touch_content(context, content)
     return AddPrerequisitePayload(
         content=Content.from_row(content), prerequisite=Content.from_row(prerequisite)
     )
 
 
-async def _remove(info: Info, input: RemovePrerequisiteInput) -> RemovePrerequisitePayload:
-    content, prerequisite = await _pair(info, *_parse(input.content_id, input.prerequisite_id))
-    removed = await info.context.db.scalar(
+async def _remove(context: Context, input: RemovePrerequisiteInput) -> RemovePrerequisitePayload:
+    content, prerequisite = await _pair(context, *_parse(input.content_id, input.prerequisite_id))
+    removed = await context.db.scalar(
         delete(_links)
         .where(
-            _links.c.organization_id == info.context.viewer.organization_id,
+            _links.c.organization_id == context.viewer.organization_id,
             _links.c.content_id == content.id,
             _links.c.prerequisite_id == prerequisite.id,
         )
@@ -192,7 +192,7 @@ async def _remove(info: Info, input: RemovePrerequisiteInput) -> RemovePrerequis
             "the content does not require this prerequisite",
             UserErrorCode.NOT_FOUND,
         )
-    await touch_content(info, content)
+    await touch_content(context, content)
     return RemovePrerequisitePayload(
         content=Content.from_row(content), prerequisite=Content.from_row(prerequisite)
     )

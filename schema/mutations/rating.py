@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 import models
 from schema.content import Content, Rating
-from schema.context import Info
+from schema.context import Context
 from schema.mutations.checks import Checks, parsed_id
 from schema.mutations.rows import Lock, find
 from schema.mutations.run import ConstraintErrors, mutation
@@ -85,8 +85,8 @@ def _upsert() -> Any:
 _UPSERT = _upsert()
 
 
-async def _rate(info: Info, input: RateContentInput) -> RateContentPayload:
-    viewer = info.context.viewer
+async def _rate(context: Context, input: RateContentInput) -> RateContentPayload:
+    viewer = context.viewer
     checks = Checks()
     pk = checks.id(input.content_id, "Content", "input.contentId")
     checks.require(
@@ -98,7 +98,7 @@ async def _rate(info: Info, input: RateContentInput) -> RateContentPayload:
     if not may(viewer, Action.RATE):
         raise forbidden("you may not rate contents")
     # FOR SHARE: it stays published until this transaction ends.
-    content = await find(info, models.Content, pk, "input.contentId", lock=Lock.SHARE)
+    content = await find(context, models.Content, pk, "input.contentId", lock=Lock.SHARE)
     if content.status is not models.ContentStatus.PUBLISHED:
         raise forbidden("only published contents can be rated")
     values = {
@@ -107,20 +107,20 @@ async def _rate(info: Info, input: RateContentInput) -> RateContentPayload:
         "user_id": viewer.id,
         "score": input.score,
     }
-    rating = await info.context.db.scalar(_UPSERT, values, populate_existing=True)
+    rating = await context.db.scalar(_UPSERT, values, populate_existing=True)
     return RateContentPayload(rating=Rating.from_row(rating), content=Content.from_row(content))
 
 
-async def _remove(info: Info, input: RemoveRatingInput) -> RemoveRatingPayload:
-    viewer = info.context.viewer
+async def _remove(context: Context, input: RemoveRatingInput) -> RemoveRatingPayload:
+    viewer = context.viewer
     pk = parsed_id(input.content_id, "Content", "input.contentId")
-    content = await find(info, models.Content, pk, "input.contentId")
+    content = await find(context, models.Content, pk, "input.contentId")
     statement = (
         delete(models.Rating)
         .where(models.Rating.content_id == content.id, models.Rating.user_id == viewer.id)
         .returning(models.Rating.score)
     )
-    if await info.context.db.scalar(statement, synchronize_session=False) is None:
+    if await context.db.scalar(statement, synchronize_session=False) is None:
         raise fail("input.contentId", "you have not rated this content", UserErrorCode.NOT_FOUND)
     return RemoveRatingPayload(content=Content.from_row(content))
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import models
 from loaders import INCLUDE_DELETED
-from schema.context import Info
+from schema.context import Context
 from schema.mutations.user_errors import forbidden, not_found
 from schema.policy import Action, may
 
@@ -35,7 +35,7 @@ _WITH_FOR_UPDATE: dict[Lock, dict[str, Any]] = {
 
 
 async def find(
-    info: Info,
+    context: Context,
     model: type[Row],
     pk: UUID,
     path: str,
@@ -49,24 +49,24 @@ async def find(
     if lock is not None:
         statement = statement.with_for_update(**_WITH_FOR_UPDATE[lock])
     options: dict[str, Any] = {INCLUDE_DELETED: True} if include_deleted else {}
-    row = await info.context.db.scalar(statement, **options)
+    row = await context.db.scalar(statement, **options)
     if row is None:
         raise not_found(path, model.__name__.lower())
     return row
 
 
 async def content_for_write(
-    info: Info, pk: UUID, *, path: str = "input.id", include_deleted: bool = False
+    context: Context, pk: UUID, *, path: str = "input.id", include_deleted: bool = False
 ) -> models.Content:
     """The content, locked for this transaction, if the viewer may see it and edit it."""
     content = await find(
-        info,
+        context,
         models.Content,
         pk,
         path,
         lock=Lock.NO_KEY_UPDATE,
         include_deleted=include_deleted,
     )
-    if not may(info.context.viewer, Action.EDIT_CONTENT, content.author_id):
+    if not may(context.viewer, Action.EDIT_CONTENT, content.author_id):
         raise forbidden("only the author or an admin may change this content")
     return content

@@ -7,15 +7,15 @@ ones are GraphQL errors (masked in production). A mutation is written as one fun
 input to its payload (`perform`); `mutation(perform)` makes it a field of the schema.
 """
 
-import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, get_type_hints
 
 import strawberry
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from schema.context import Info
+from schema.context import Context, Info
 from schema.mutations.user_errors import MutationFailed, UserError, UserErrorCode, user_error
 
 Payload = TypeVar("Payload")
@@ -44,16 +44,16 @@ def _constraint_error(error: IntegrityError, known: ConstraintErrors) -> UserErr
 
 
 async def run_mutation(
-    info: Info,
+    context: Context,
     refused: Refused[Payload],
     perform: Callable[[], Awaitable[Payload]],
     known: ConstraintErrors | None = None,
 ) -> Payload:
     """`perform`'s payload, or `refused(user_errors=...)` with its work rolled back."""
-    loaders = info.context.loaders
+    loaders = context.loaders
     loaders.clear()  # results of earlier fields may be stale after this write
     try:
-        async with info.context.db.savepoint():
+        async with context.db.savepoint():
             return await perform()
     except MutationFailed as failed:
         return refused(user_errors=failed.errors)
@@ -70,21 +70,46 @@ async def run_mutation(
         loaders.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Performed:
+    """What a mutation field runs, for whichever execution runs it: `perform(context, input)`,
+    with its payload type (which also answers a refusal) and its known constraints."""
+
+    perform: Callable[[Context, Any], Awaitable[Any]]
+    payload: Any
+    known: ConstraintErrors | None
+
+    async def __call__(self, context: Context, input: Any) -> Any:
+        return await run_mutation(
+            context, self.payload, lambda: self.perform(context, input), self.known
+        )
+
+
+# The key of a mutation field's `Performed` in its Strawberry field's metadata.
+PERFORMED = "performed"
+
+
 def mutation(
-    perform: Callable[[Info, Any], Awaitable[Any]],
+    perform: Callable[[Context, Any], Awaitable[Any]],
     known: ConstraintErrors | None = None,
     *,
     description: str | None = None,
 ) -> Any:
-    """A mutation field from `perform(info, input) -> Payload`, run by `run_mutation`.
+    """A mutation field from `perform(context, input) -> Payload`, run by `run_mutation`.
 
     The field takes its argument and its type from `perform`'s signature; the payload type is
     also what answers a refusal, so `perform` only builds the payload of a success.
     """
-    payload = get_type_hints(perform)["return"]
+    hints = get_type_hints(perform)
+    performed = Performed(perform, hints["return"], known)
 
-    @functools.wraps(perform)
     async def resolve(info: Info, input: Any) -> Any:
-        return await run_mutation(info, payload, lambda: perform(info, input), known)
+        return await performed(info.context, input)
 
-    return strawberry.mutation(resolver=resolve, description=description)
+    # The field's argument and type are `perform`'s; Strawberry reads them here.
+    resolve.__name__ = perform.__name__
+    resolve.__annotations__ = {"info": Info, "input": hints["input"], "return": hints["return"]}
+
+    return strawberry.mutation(
+        resolver=resolve, description=description, metadata={PERFORMED: performed}
+    )

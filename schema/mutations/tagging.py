@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 import models
 from schema.content import Content
-from schema.context import Info
+from schema.context import Context
 from schema.mutations.checks import Checks
 from schema.mutations.links import touch_content
 from schema.mutations.rows import content_for_write
@@ -88,7 +88,7 @@ def _refs(
     return TagRefs(ids, [name.strip() for name in tag_names or ()])
 
 
-async def _by_name(info: Info, names: list[str]) -> dict[int, models.Tag]:
+async def _by_name(context: Context, names: list[str]) -> dict[int, models.Tag]:
     """Tags named like `names` (any case), by 0-based position in `names`."""
     if not names:
         return {}
@@ -97,7 +97,7 @@ async def _by_name(info: Info, names: list[str]) -> dict[int, models.Tag]:
         .table_valued("name", with_ordinality="position")
         .render_derived()
     )
-    rows = await info.context.db.all(
+    rows = await context.db.all(
         select(models.Tag, wanted.c.position).join(
             wanted, models.Tag.name_key == func.lower(wanted.c.name)
         )
@@ -105,9 +105,9 @@ async def _by_name(info: Info, names: list[str]) -> dict[int, models.Tag]:
     return {int(position) - 1: tag for tag, position in rows}
 
 
-async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Tag]:
+async def _resolve(context: Context, refs: TagRefs, *, create: bool) -> list[models.Tag]:
     """The tags `refs` name; with `create`, names no tag has become new tags."""
-    db = info.context.db
+    db = context.db
     pks = [pk for _, pk in refs.ids]
     by_id: dict[UUID, models.Tag] = {}
     if pks:
@@ -118,14 +118,14 @@ async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Ta
         for index, pk in refs.ids
         if pk not in by_id
     ]
-    by_name = await _by_name(info, refs.names)
+    by_name = await _by_name(context, refs.names)
     missing = [index for index in range(len(refs.names)) if index not in by_name]
     if not create:
         errors += [
             user_error(f"input.tagNames.{index}", "no tag with this name", UserErrorCode.NOT_FOUND)
             for index in missing
         ]
-    elif missing and not may(info.context.viewer, Action.CREATE_TAG):
+    elif missing and not may(context.viewer, Action.CREATE_TAG):
         errors += [
             user_error(
                 f"input.tagNames.{index}",
@@ -144,7 +144,7 @@ async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Ta
             .values(
                 [
                     {
-                        "organization_id": info.context.viewer.organization_id,
+                        "organization_id": context.viewer.organization_id,
                         "name": name,
                         "id": uuid4(),
                     }
@@ -153,7 +153,7 @@ async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Ta
             )
             .on_conflict_do_nothing()
         )
-        created = await _by_name(info, names)
+        created = await _by_name(context, names)
         if len(created) != len(names):
             raise fail(
                 "input.tagNames", "a tag was deleted meanwhile; try again", UserErrorCode.CONFLICT
@@ -164,7 +164,7 @@ async def _resolve(info: Info, refs: TagRefs, *, create: bool) -> list[models.Ta
 
 
 async def _content_and_tags(
-    info: Info,
+    context: Context,
     content_id: strawberry.ID,
     tag_ids: list[strawberry.ID] | None,
     tag_names: list[str] | None,
@@ -175,16 +175,16 @@ async def _content_and_tags(
     content_pk = checks.id(content_id, "Content", "input.contentId")
     refs = _refs(checks, tag_ids, tag_names)
     checks.raise_if_any()
-    content = await content_for_write(info, content_pk, path="input.contentId")
-    return content, await _resolve(info, refs, create=create)
+    content = await content_for_write(context, content_pk, path="input.contentId")
+    return content, await _resolve(context, refs, create=create)
 
 
-async def _tag(info: Info, input: TagContentInput) -> TagContentPayload:
+async def _tag(context: Context, input: TagContentInput) -> TagContentPayload:
     content, tags = await _content_and_tags(
-        info, input.content_id, input.tag_ids, input.tag_names, create=True
+        context, input.content_id, input.tag_ids, input.tag_names, create=True
     )
     if tags:
-        added = await info.context.db.scalar(
+        added = await context.db.scalar(
             insert(_content_tags)
             .values(
                 [
@@ -200,16 +200,16 @@ async def _tag(info: Info, input: TagContentInput) -> TagContentPayload:
             .returning(_content_tags.c.tag_id)
         )
         if added is not None:
-            await touch_content(info, content)
+            await touch_content(context, content)
     return TagContentPayload(content=Content.from_row(content))
 
 
-async def _untag(info: Info, input: UntagContentInput) -> UntagContentPayload:
+async def _untag(context: Context, input: UntagContentInput) -> UntagContentPayload:
     content, tags = await _content_and_tags(
-        info, input.content_id, input.tag_ids, input.tag_names, create=False
+        context, input.content_id, input.tag_ids, input.tag_names, create=False
     )
     if tags:
-        removed = await info.context.db.scalar(
+        removed = await context.db.scalar(
             delete(_content_tags)
             .where(
                 _content_tags.c.organization_id == content.organization_id,
@@ -219,7 +219,7 @@ async def _untag(info: Info, input: UntagContentInput) -> UntagContentPayload:
             .returning(_content_tags.c.tag_id)
         )
         if removed is not None:
-            await touch_content(info, content)
+            await touch_content(context, content)
     return UntagContentPayload(content=Content.from_row(content))
 
 

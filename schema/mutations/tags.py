@@ -11,7 +11,7 @@ from sqlalchemy import Table, delete, func, select, update
 
 import models
 from models.tag import NAME_MAX
-from schema.context import Info
+from schema.context import Context
 from schema.mutations.checks import Checks
 from schema.mutations.rows import find
 from schema.mutations.run import ConstraintErrors, mutation
@@ -74,9 +74,9 @@ def check_name(checks: Checks, name: str, path: str) -> None:
 
 
 async def _tag_to_manage(
-    info: Info, global_id: strawberry.ID, name: str | None = None
+    context: Context, global_id: strawberry.ID, name: str | None = None
 ) -> models.Tag:
-    if not may(info.context.viewer, Action.MANAGE_TAGS):
+    if not may(context.viewer, Action.MANAGE_TAGS):
         raise forbidden("only admins rename and delete tags")
     checks = Checks()
     pk = checks.id(global_id, "Tag", "input.id")
@@ -86,31 +86,31 @@ async def _tag_to_manage(
     # No row lock here: the UPDATE or DELETE that follows takes one, and locking the tag before
     # `_delete` locks contents would deadlock with a tagContent that holds a content and waits
     # for the tag (its foreign key check).
-    return await find(info, models.Tag, pk, "input.id")
+    return await find(context, models.Tag, pk, "input.id")
 
 
-async def _create(info: Info, input: CreateTagInput) -> CreateTagPayload:
-    if not may(info.context.viewer, Action.CREATE_TAG):
+async def _create(context: Context, input: CreateTagInput) -> CreateTagPayload:
+    if not may(context.viewer, Action.CREATE_TAG):
         raise forbidden("only instructors and admins create tags")
     checks = Checks()
     check_name(checks, input.name, "input.name")
     checks.raise_if_any()
     tag = models.Tag(name=input.name)
-    info.context.db.add(tag)
-    await info.context.db.flush()
+    context.db.add(tag)
+    await context.db.flush()
     return CreateTagPayload(tag=Tag.from_row(tag))
 
 
-async def _rename(info: Info, input: RenameTagInput) -> RenameTagPayload:
-    tag = await _tag_to_manage(info, input.id, input.name)
+async def _rename(context: Context, input: RenameTagInput) -> RenameTagPayload:
+    tag = await _tag_to_manage(context, input.id, input.name)
     tag.name = input.name
-    await info.context.db.flush()
+    await context.db.flush()
     return RenameTagPayload(tag=Tag.from_row(tag))
 
 
-async def _delete(info: Info, input: DeleteTagInput) -> DeleteTagPayload:
-    tag = await _tag_to_manage(info, input.id)
-    db = info.context.db
+async def _delete(context: Context, input: DeleteTagInput) -> DeleteTagPayload:
+    tag = await _tag_to_manage(context, input.id)
+    db = context.db
     # Losing a tag changes the contents that carried it: they move on a version, like after
     # untagContent. Contents first, the tag last (see `_tag_to_manage`).
     tagged = select(_content_tags.c.content_id).where(_content_tags.c.tag_id == tag.id)
@@ -120,7 +120,7 @@ async def _delete(info: Info, input: DeleteTagInput) -> DeleteTagPayload:
         .values(
             version=models.Content.version + 1,
             updated_at=func.now(),
-            updated_by=info.context.viewer.id,
+            updated_by=context.viewer.id,
         )
         .execution_options(synchronize_session="fetch", include_deleted=True)
     )

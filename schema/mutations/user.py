@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 import models
 from loaders import INCLUDE_DELETED
 from models.user import EXTERNAL_ID_MAX, FULL_NAME_MAX, USERNAME_PATTERN
-from schema.context import Info
+from schema.context import Context
 from schema.filters import Role, UserStatus
 from schema.mutations.checks import Checks, given
 from schema.mutations.rows import Lock, find
@@ -119,8 +119,8 @@ class UpdateProfileInput:
     preferences: JSON | None = strawberry.UNSET
 
 
-def _manage_users(info: Info) -> None:
-    if not may(info.context.viewer, Action.MANAGE_USERS):
+def _manage_users(context: Context) -> None:
+    if not may(context.viewer, Action.MANAGE_USERS):
         raise forbidden("only admins manage users")
 
 
@@ -145,13 +145,13 @@ def _check_username(checks: Checks, value: str) -> None:
     )
 
 
-async def _refuse_taken(info: Info, *, email: str, username: str) -> None:
+async def _refuse_taken(context: Context, *, email: str, username: str) -> None:
     """Both conflicts at once; under concurrency the unique constraints still decide."""
     statement = select(models.User.email, models.User.username).where(
         or_(models.User.email == email, models.User.username == username)
     )
     # Deleted users keep their email and username: the constraints count them too.
-    taken = await info.context.db.all(statement, **{INCLUDE_DELETED: True})
+    taken = await context.db.all(statement, **{INCLUDE_DELETED: True})
     checks = Checks()
     conflict = UserErrorCode.CONFLICT
     checks.require(all(row.email != email for row in taken), "input.email", EMAIL_TAKEN, conflict)
@@ -161,15 +161,15 @@ async def _refuse_taken(info: Info, *, email: str, username: str) -> None:
     checks.raise_if_any()
 
 
-async def _create(info: Info, input: CreateUserInput) -> CreateUserPayload:
-    _manage_users(info)
+async def _create(context: Context, input: CreateUserInput) -> CreateUserPayload:
+    _manage_users(context)
     checks = Checks()
     email = _email(checks, input.email)
     _check_username(checks, input.username)
     checks.length(input.full_name, "input.fullName", high=FULL_NAME_MAX)
     _check_external_id(checks, input.external_id)
     checks.raise_if_any()
-    await _refuse_taken(info, email=email, username=input.username)
+    await _refuse_taken(context, email=email, username=input.username)
     user = models.User(
         email=email,
         username=input.username,
@@ -178,14 +178,14 @@ async def _create(info: Info, input: CreateUserInput) -> CreateUserPayload:
         status=models.UserStatus.ACTIVE,
         external_id=input.external_id,
     )
-    info.context.db.add(user)
-    await info.context.db.flush()
+    context.db.add(user)
+    await context.db.flush()
     return CreateUserPayload(user=User.from_row(user))
 
 
-async def _update(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
-    _manage_users(info)
-    viewer = info.context.viewer
+async def _update(context: Context, input: UpdateUserInput) -> UpdateUserPayload:
+    _manage_users(context)
+    viewer = context.viewer
     checks = Checks()
     pk = checks.id(input.id, "User", "input.id")
     for value, path in (
@@ -209,7 +209,7 @@ async def _update(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
             "admins may not suspend or deactivate themselves",
         )
     checks.raise_if_any()
-    user = await find(info, models.User, pk, "input.id", lock=Lock.UPDATE)
+    user = await find(context, models.User, pk, "input.id", lock=Lock.UPDATE)
     if input.role is not None and given(input.role):
         user.role = models.Role(input.role)
     if input.status is not None and given(input.status):
@@ -218,25 +218,25 @@ async def _update(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
         user.full_name = input.full_name
     if given(input.external_id):
         user.external_id = input.external_id
-    await info.context.db.flush()
+    await context.db.flush()
     return UpdateUserPayload(user=User.from_row(user))
 
 
-async def _deactivate(info: Info, input: DeactivateUserInput) -> DeactivateUserPayload:
-    _manage_users(info)
+async def _deactivate(context: Context, input: DeactivateUserInput) -> DeactivateUserPayload:
+    _manage_users(context)
     checks = Checks()
     pk = checks.id(input.id, "User", "input.id")
-    checks.require(pk != info.context.viewer.id, "input.id", "admins may not deactivate themselves")
+    checks.require(pk != context.viewer.id, "input.id", "admins may not deactivate themselves")
     checks.raise_if_any()
-    user = await find(info, models.User, pk, "input.id", lock=Lock.UPDATE)
+    user = await find(context, models.User, pk, "input.id", lock=Lock.UPDATE)
     if user.status is not models.UserStatus.DEACTIVATED:
         user.status = models.UserStatus.DEACTIVATED
-        await info.context.db.flush()
+        await context.db.flush()
     return DeactivateUserPayload(user=User.from_row(user))
 
 
-async def _update_profile(info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
-    viewer = info.context.viewer
+async def _update_profile(context: Context, input: UpdateProfileInput) -> UpdateProfilePayload:
+    viewer = context.viewer
     checks = Checks()
     target = (
         viewer.id if input.user_id is None else checks.id(input.user_id, "User", "input.userId")
@@ -250,7 +250,7 @@ async def _update_profile(info: Info, input: UpdateProfileInput) -> UpdateProfil
     checks.raise_if_any()
     if not may(viewer, Action.EDIT_PROFILE, target):
         raise forbidden("only the user or an admin may edit this profile")
-    await find(info, models.User, target, "input.userId")
+    await find(context, models.User, target, "input.userId")
 
     changes: dict[str, Any] = {}
     if given(input.bio):
@@ -272,7 +272,7 @@ async def _update_profile(info: Info, input: UpdateProfileInput) -> UpdateProfil
             "updated_at": statement.excluded.updated_at,
         },
     )
-    profile = await info.context.db.scalar(
+    profile = await context.db.scalar(
         statement.returning(models.UserProfile), populate_existing=True
     )
     return UpdateProfilePayload(profile=UserProfile.from_row(profile))
