@@ -54,6 +54,7 @@ class Comment(Node):
             author_id=row.author_id,
             parent_id=row.parent_id,
             deleted_at=row.deleted_at,
+            row=row,
         )
 
     @strawberry.field

@@ -63,6 +63,7 @@ class Rating(Node):
             pk=(row.content_id, row.user_id),
             content_id=row.content_id,
             user_id=row.user_id,
+            row=row,
         )
 
     @strawberry.field
@@ -94,6 +95,7 @@ class Attachment(Node):
             created_at=row.created_at,
             pk=row.id,
             content_id=row.content_id,
+            row=row,
         )
 
     @strawberry.field
@@ -131,6 +133,7 @@ class Content(Node):
             updated_at=row.updated_at,
             pk=row.id,
             author_id=row.author_id,
+            row=row,
         )
 
     @strawberry.field(description="Null when the author's account was deleted.")

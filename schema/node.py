@@ -63,3 +63,6 @@ class Node:
     pk: strawberry.Private[Key]
     # Relation values loaded ahead for a whole level (schema.execution.prefetch), by response key.
     prefetched: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # The row it was built from (`from_row`): what compiled execution reads when a payload
+    # holds this object (schema.execution.loading).
+    row: strawberry.Private[Any] = None

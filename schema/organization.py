@@ -30,4 +30,5 @@ class Organization(Node):
             plan=row.plan,
             created_at=row.created_at,
             pk=row.id,
+            row=row,
         )

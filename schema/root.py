@@ -12,10 +12,11 @@ from schema.connections import ContentConnection, TagConnection, UserConnection
 from schema.content import Attachment
 from schema.context import Info
 from schema.execution import EventCursor, EventExecutor, Schema
-from schema.execution.catalog import build_catalog
+from schema.execution.catalog import build_catalog, fields_of, held_by
 from schema.execution.planner import Planner
 from schema.execution.prefetch import RELATIONS
 from schema.execution.resolution import install as install_resolvers
+from schema.execution.run import RootLoader, Runner
 from schema.filters import ContentFilter, ContentOrder, UserFilter, UserOrder
 from schema.json_value import JSONScalar
 from schema.node import Node, to_global_id
@@ -171,6 +172,7 @@ class Query:
 
 
 from schema.mutations import Mutation  # noqa: E402 - mutations build on the types above
+from schema.mutations.run import PERFORMED, Performed  # noqa: E402
 from schema.subscriptions import Subscription  # noqa: E402 - and so do these
 
 schema = Schema(
@@ -183,17 +185,41 @@ schema = Schema(
     extensions=[EventCursor],  # extensions.cursor on subscription events
 )
 
+
+def _performing(performed: Performed) -> RootLoader:
+    """A mutation field as the compiled path runs it: the mutation, then its payload's plan."""
+
+    async def perform(runner: Runner, _field: Any, arguments: dict[str, Any]) -> Any:
+        return await performed(runner.context, arguments["input"])
+
+    return perform
+
+
 # After every type module registered its relations (they are imported above).
 install_resolvers(schema)
+_payloads = held_by(
+    schema, "Mutation", rows=frozenset(NODE_TYPES), registered=RELATIONS, attribute=Attribute
+)
+_MUTATIONS = {
+    name: _performing(field.metadata[PERFORMED])
+    for name, field in fields_of(schema, "Mutation").items()
+}
+assert not _MUTATIONS.keys() & ROOT_LOADERS.keys()
 schema.planner = Planner(
     schema,
     build_catalog(
         schema._schema,
         models={name: model for name, (model, _) in NODE_TYPES.items()},
-        objects=frozenset({"RatingSummary", "ContentChangeEvent"}),
-        relations={**RELATIONS, "ContentChangeEvent": {"content": Attribute("content")}},
+        objects=frozenset({"RatingSummary", "ContentChangeEvent"}) | _payloads.objects,
+        relations={
+            name: {**RELATIONS.get(name, {}), **_payloads.relations.get(name, {})}
+            for name in RELATIONS.keys() | _payloads.relations.keys()
+        }
+        | {"ContentChangeEvent": {"content": Attribute("content")}},
         roots=frozenset(ROOT_LOADERS),
         global_id=to_global_id,
+        mutations=frozenset(_MUTATIONS),
+        resolved=_payloads.resolved,
     ),
-    ROOT_LOADERS,
+    {**ROOT_LOADERS, **_MUTATIONS},
 )

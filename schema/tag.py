@@ -36,6 +36,7 @@ class Tag(Node):
             name=row.name,
             created_at=row.created_at,
             pk=row.id,
+            row=row,
         )
 
     @strawberry.field(description="Contents with this tag that the viewer may see.")

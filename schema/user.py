@@ -52,6 +52,7 @@ class UserProfile(Node):
             updated_at=row.updated_at,
             pk=row.user_id,
             user_id=row.user_id,
+            row=row,
         )
 
     @strawberry.field
@@ -81,6 +82,7 @@ class User(Node):
             created_at=row.created_at,
             pk=row.id,
             private_email=row.email,
+            row=row,
         )
 
     @strawberry.field(description="Shown to the user themself and to admins; null to others.")

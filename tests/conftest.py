@@ -155,16 +155,22 @@ def differential() -> Iterator["Differential"]:
     schema.execute_operation = checking  # type: ignore[method-assign]
     planned = EventExecutor.execute_planned
     EventExecutor.execute_planned = checking.events(planned)  # type: ignore[method-assign]
+    undo_replay = checking.replay.install()
     yield checking
+    undo_replay()
     del schema.execute_operation
     EventExecutor.execute_planned = planned  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
-def same_answer_both_ways(differential: "Differential") -> Iterator[None]:
+def same_answer_both_ways(
+    differential: "Differential", request: pytest.FixtureRequest
+) -> Iterator[None]:
     """Fails a test whose requests the compiled and the standard path answered differently."""
     before = len(differential.mismatches)
+    differential.mutations = request.node.get_closest_marker("racing") is None
     yield
+    differential.mutations = True
     found = differential.mismatches[before:]
     assert not found, "compiled and standard execution differ:\n" + "\n".join(found)
 

@@ -16,10 +16,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes, queries
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import models
 from gql_server.settings import Settings
 from schema import schema
+from schema.execution import loading
 from schema.execution.run import Runner
 from schema.node import to_global_id
 from tests.differential import Differential
@@ -192,3 +195,85 @@ async def test_ratings_profiles_and_summaries_with_their_ids_are_answered_alike(
     assert len(nodes) == len(world.ratings) + len(world.profiles)
     # Ratings are of published contents and profiles of live users: every role sees them all.
     assert [node["id"] for node in nodes] == ids
+
+
+COMMENT_AND_RATE = """mutation ($content: ID!, $score: Int!) {
+  first: addComment(input: {contentId: $content, body: "first"}) {
+    comment { id body author { username } content { id commentCount } } userErrors { code }
+  }
+  second: addComment(input: {contentId: $content, body: "second"}) {
+    comment { id content { commentCount comments(first: 3) { totalCount } } }
+  }
+  rateContent(input: {contentId: $content, score: $score}) {
+    rating { id score user { username } } content { ratingSummary { count } }
+    userErrors { field message code }
+  }
+}"""
+
+
+async def count_comments(sessionmaker: async_sessionmaker[AsyncSession], world: World) -> int:
+    async with sessionmaker() as session:
+        found = await session.scalar(
+            select(func.count()).where(models.Comment.content_id == world.published[0].id)
+        )
+    return int(found or 0)
+
+
+async def test_mutations_run_once_each_in_turn_and_are_answered_alike(
+    client: httpx.AsyncClient,
+    world: World,
+    settings: Settings,
+    differential: Differential,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    (token,) = world.tokens(settings, world.students[:1])
+    comments = await count_comments(sessionmaker, world)
+    before = differential.compared_mutations
+    variables = {"content": to_global_id("Content", world.published[0].id), "score": 4}
+    response = await client.post(
+        "/graphql",
+        json={"query": COMMENT_AND_RATE, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    # Planned, and compared with the reference (which ran in a savepoint rolled back).
+    assert differential.compared_mutations == before + 1
+    # Each mutation applied once: two comments, whatever ran twice.
+    assert await count_comments(sessionmaker, world) == comments + 2
+    first, second = body["data"]["first"], body["data"]["second"]
+    # Serial: each payload reads what its own mutation left, before the next one ran.
+    assert (
+        first["comment"]["content"]["commentCount"] + 1
+        == (second["comment"]["content"]["commentCount"])
+    )
+    assert first["comment"]["author"] == {"username": world.students[0].username}
+    assert body["data"]["rateContent"]["rating"]["score"] == 4
+
+
+async def test_a_bug_planted_in_a_payloads_plan_is_caught(
+    client: httpx.AsyncClient,
+    world: World,
+    settings: Settings,
+    differential: Differential,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    right = loading._held
+
+    def wrong(value: Any) -> Any:  # user errors in the reverse order
+        held = right(value)
+        return held[::-1] if isinstance(held, list) else held
+
+    monkeypatch.setattr(loading, "_held", wrong)
+    (token,) = world.tokens(settings, world.students[:1])
+    before = len(differential.mismatches)
+    mutation = """mutation { rateContent(input: {contentId: "not an id", score: 9}) {
+        rating { score } userErrors { field code } } }"""
+    response = await client.post(
+        "/graphql", json={"query": mutation}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert len(response.json()["data"]["rateContent"]["userErrors"]) == 2
+    caught = differential.mismatches[before:]
+    del differential.mismatches[before:]  # expected here: not this test's failure
+    assert len(caught) == 1
+    assert "userErrors" in caught[0]

@@ -26,6 +26,8 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from schema import schema
 from schema.execution import Operation as AdmittedOperation
+from schema.execution.catalog import fields_of
+from schema.mutations.run import PERFORMED, Performed
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
@@ -119,3 +121,14 @@ def test_graphql_cores_input_checks_take_what_is_passed() -> None:
     ]
     assert VariableValues(sources={}, coerced={}).coerced == {}
     assert "variable_values" in inspect.signature(get_argument_values).parameters
+
+
+def test_a_strawberry_field_tells_its_resolver_metadata_and_graphql_name() -> None:
+    # What schema.execution.catalog reads of the Strawberry types: a mutation's `Performed` in
+    # its field's metadata, whether a payload field has a resolver, and each field's name.
+    fields = fields_of(schema, "Mutation")
+    assert isinstance(fields["rateContent"].metadata[PERFORMED], Performed)
+    payload = fields_of(schema, "DeleteCommentPayload")
+    assert payload["content"].base_resolver is not None
+    assert payload["deletedCommentId"].base_resolver is None
+    assert payload["userErrors"].python_name == "user_errors"

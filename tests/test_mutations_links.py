@@ -270,6 +270,7 @@ def has_cycle(graph: set[tuple[UUID, UUID]]) -> bool:
     return any(reaches_itself(node, set()) for node in list(following))
 
 
+@pytest.mark.racing
 async def test_concurrent_additions_never_close_a_cycle(
     sessionmaker: Sessionmaker, api: Api
 ) -> None:

@@ -273,6 +273,7 @@ async def test_tagging_is_all_or_nothing(sessionmaker: Sessionmaker, api: Api) -
     assert await state(sessionmaker, w.org.id) == before  # no links, no new tag, same version
 
 
+@pytest.mark.racing
 async def test_concurrent_taggings_with_one_new_name_share_one_tag(
     sessionmaker: Sessionmaker, api: Api
 ) -> None:

@@ -8,17 +8,19 @@ column or several), and the relations are the ones the types register for prefet
 (`schema.execution.prefetch.RELATIONS`).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLObjectType, GraphQLSchema
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema
 from sqlalchemy import inspect
+from strawberry.types.base import StrawberryObjectDefinition
 
 from loaders import value_of
 from loaders.statements import key_names
 from schema.execution.plan import Catalog, Getter, reads
 
-__all__ = ["build_catalog", "computed", "reads", "row_key"]
+__all__ = ["Held", "build_catalog", "computed", "fields_of", "held_by", "reads", "row_key"]
 
 # A relation names its parent's key by the Strawberry attribute; a row calls it by its column.
 _ROW_KEYS = {"pk": "id"}
@@ -42,6 +44,77 @@ def computed_fields(type_name: str) -> frozenset[str]:
     return frozenset(_COMPUTED.get(type_name, ()))
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What the objects a root's fields return hold (mutation payloads): the types read by
+    attribute, their object fields as `Attribute` relations, and the fields with a resolver of
+    their own that no registered relation covers (`Catalog.resolved`)."""
+
+    roots: frozenset[str]
+    objects: frozenset[str]
+    relations: dict[str, dict[str, Any]]
+    resolved: dict[str, frozenset[str]]
+
+
+def held_by(
+    strawberry_schema: Any,
+    root: str,
+    *,
+    rows: frozenset[str],
+    registered: Mapping[str, Mapping[str, Any]],
+    attribute: Callable[[str], Any],
+) -> Held:
+    """What the fields of the root type `root` return, as `Held`: `rows` are the types of rows
+    (left to their own plans), `registered` the relations types register, `attribute(name)`
+    the relation reading an attribute of its parent."""
+    graphql = strawberry_schema._schema
+    objects: set[str] = set()
+    relations: dict[str, dict[str, Any]] = {}
+    resolved: dict[str, frozenset[str]] = {}
+
+    def visit(type_name: str) -> None:
+        if type_name in rows or type_name in objects:
+            return
+        objects.add(type_name)
+        graphql_type = graphql.get_type(type_name)
+        own = registered.get(type_name, {})
+        with_resolvers = set()
+        for name, field in fields_of(strawberry_schema, type_name).items():
+            named = _named(graphql_type.fields[name].type)
+            if name in own:
+                continue
+            if field.base_resolver is not None:
+                with_resolvers.add(name)
+            elif isinstance(named, GraphQLObjectType):
+                relations.setdefault(type_name, {})[name] = attribute(field.python_name)
+                visit(named.name)
+        resolved[type_name] = frozenset(with_resolvers)
+
+    root_type = graphql.get_type(root)
+    for field in root_type.fields.values() if root_type is not None else ():
+        visit(_named(field.type).name)
+    return Held(
+        roots=frozenset(root_type.fields) if root_type is not None else frozenset(),
+        objects=frozenset(objects),
+        relations=relations,
+        resolved=resolved,
+    )
+
+
+def fields_of(strawberry_schema: Any, type_name: str) -> dict[str, Any]:
+    """The Strawberry fields of an object type, by GraphQL name (their `metadata` included)."""
+    definition = strawberry_schema.get_type_by_name(type_name)
+    assert isinstance(definition, StrawberryObjectDefinition), type_name
+    names = strawberry_schema.config.name_converter
+    return {names.get_graphql_name(field): field for field in definition.fields}
+
+
+def _named(type_: Any) -> Any:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    return type_
+
+
 def build_catalog(
     schema: GraphQLSchema,
     *,
@@ -50,6 +123,8 @@ def build_catalog(
     relations: Mapping[str, Mapping[str, Any]],
     roots: frozenset[str],
     global_id: Any,
+    mutations: frozenset[str] = frozenset(),
+    resolved: Mapping[str, frozenset[str]] | None = None,
 ) -> Catalog:
     """`models`: GraphQL type name -> the model its rows are of; `objects`: types whose values
     are plain objects read by attribute (aggregates); `global_id(type_name, key)`."""
@@ -83,6 +158,8 @@ def build_catalog(
             name: {field: _relation_reads(spec) for field, spec in fields.items()}
             for name, fields in relations.items()
         },
+        mutations=mutations,
+        resolved=resolved or {},
     )
 
 

@@ -11,6 +11,7 @@ from loaders import Columns, Page, value_of
 from schema.execution.catalog import row_key
 from schema.execution.plan import Relation, Selection
 from schema.execution.run import PageValue, RelationLoader, Runner
+from schema.node import Node
 from schema.pagination import page_request
 from schema.policy import visible_columns
 from schema.relations import Attribute, Many, One, PageOfMany, Value, load_all
@@ -109,7 +110,18 @@ async def _attribute(
     _runner: Runner, relation: Relation, rows: list[Any], _args: dict[str, Any]
 ) -> list[Any]:
     spec: Attribute = relation.relation
-    return [getattr(row, spec.key) for row in rows]
+    return [_held(getattr(row, spec.key)) for row in rows]
+
+
+def _held(value: Any) -> Any:
+    """What a plan reads of a value its parent holds: a node's row (a payload holds the node
+    built from it), the items of a list, any other object as it is."""
+    if isinstance(value, Node):
+        assert value.row is not None, f"{type(value).__name__} not built by from_row"
+        return value.row
+    if isinstance(value, list):
+        return [_held(item) for item in value]
+    return value
 
 
 RELATION_LOADERS: dict[type, RelationLoader] = {

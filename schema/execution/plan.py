@@ -58,6 +58,8 @@ class Leaf:
     nullable: bool
     # String and ID write a `str` as it is: the runner skips `serialize` for one.
     passes_str: bool = False
+    # A list of them (`UserError.field`): `serialize` writes each item.
+    list_of: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,10 @@ class Plan:
     # them): every load of a type's rows selects these, so one load still serves them all.
     columns: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
+    # A mutation's root fields run one after another, each with everything below it, as the
+    # specification's serial execution: what a payload reads is what its mutation left.
+    serial: bool = False
+
     def columns_of(self, type_name: str) -> frozenset[str] | None:
         return self.columns.get(type_name, frozenset())
 
@@ -177,6 +183,11 @@ class Catalog:
     # GraphQL type name -> relation field name -> the columns of the parent row its load reads
     # (its key, what decides whether it applies); None: any.
     relation_reads: Mapping[str, Mapping[str, frozenset[str] | None]] = field(default_factory=dict)
+    # Mutation root fields the runner knows (each runs its mutation, then plans its payload).
+    mutations: frozenset[str] = frozenset()
+    # GraphQL type name -> fields of objects read by attribute that have a resolver of their
+    # own: an operation selecting one runs the standard way.
+    resolved: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def compile_operation(
@@ -190,6 +201,8 @@ def compile_operation(
     it holds something only standard execution covers."""
     if operation.operation is OperationType.QUERY:
         root_type, known = schema.query_type, catalog.roots
+    elif operation.operation is OperationType.MUTATION:
+        root_type, known = schema.mutation_type, catalog.mutations
     elif operation.operation is OperationType.SUBSCRIPTION:
         # An event's value is given (`Runner` is handed it), whatever the root field.
         root_type = schema.subscription_type
@@ -202,7 +215,8 @@ def compile_operation(
         root = planner.root(root_type, known, operation.selection_set)
     except Unplanned:
         return None
-    return Plan(root, _columns(planner.objects, catalog))
+    serial = operation.operation is OperationType.MUTATION
+    return Plan(root, _columns(planner.objects, catalog), serial=serial)
 
 
 def _columns(objects: list[ObjectPlan], catalog: Catalog) -> dict[str, frozenset[str] | None]:
@@ -340,6 +354,7 @@ class _Planner:
         computed = self.catalog.computed.get(name, {})
         relations = self.catalog.relations.get(name, {})
         relation_reads = self.catalog.relation_reads.get(name, {})
+        resolved = self.catalog.resolved.get(name, frozenset())
         planned = ObjectPlan(name)
         self.objects.append(planned)
         for key, nodes in self.collect(object_type, sets).items():
@@ -366,6 +381,8 @@ class _Planner:
             named = _named(definition.type)
             if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
                 raise Unplanned(f"{name}.{field_name}")
+            if field_name in resolved:
+                raise Unplanned(f"{name}.{field_name}")
             if field_name in computed:
                 getter = computed[field_name]
                 _add_reads(planned, getattr(getter, "reads", None))
@@ -377,7 +394,8 @@ class _Planner:
             else:
                 raise Unplanned(f"{name}.{field_name}")
             passes_str = named.name in ("String", "ID")
-            leaf = Leaf(key, field_name, getter, serializer(named), nullable, passes_str)
+            list_of = _is_list(definition.type)
+            leaf = Leaf(key, field_name, getter, serializer(named), nullable, passes_str, list_of)
             planned.fields.append(leaf)
         return planned
 
@@ -497,6 +515,11 @@ def _named(type_: Any) -> Any:
     while isinstance(type_, GraphQLNonNull | GraphQLList):
         type_ = type_.of_type
     return type_
+
+
+def _is_list(type_: GraphQLOutputType) -> bool:
+    inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    return isinstance(inner, GraphQLList)
 
 
 def _nullable(type_: GraphQLOutputType) -> bool:

@@ -90,6 +90,7 @@ class Runner:
 
     async def run(self) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
         data: dict[str, Any] = {}
+        serial = self.plan.serial
         for field in self.plan.root:
             if isinstance(field, TypeName):
                 data[field.key] = field.value
@@ -103,19 +104,33 @@ class Runner:
                 value = await self.root_loaders[field.name](self, field, arguments)
             except Exception as error:  # as graphql-core does: every failure errs its field
                 self.fail(error, field.node, path)
-                continue
-            data[field.key] = self.complete(field, value, path)
+            else:
+                data[field.key] = self.complete(field, value, path)
+            if serial:
+                # Its payload is read before the next mutation runs; one whose error nulls the
+                # whole answer ends the operation: the mutations after it never run.
+                await self.drain()
+                if self.errors and self._nulls_answer():
+                    return self.propagate(data), [error for error, _ in self.errors]
         if self.errors and self._fatal_at_root():
             # The answer is null whatever lies below: nothing more runs (as in standard
             # execution, where a root field that fails before any I/O ends the operation).
             return self.propagate(data), [error for error, _ in self.errors]
+        await self.drain()
+        if not self.errors:
+            return data, []
+        return self.propagate(data), [error for error, _ in self.errors]
+
+    async def drain(self) -> None:
+        """Run the queued levels, a level at a time, until nothing more is selected."""
         while self.pending:
             level, self.pending = self.pending, {}
             for plan, items in level.values():
                 await self.level(plan, items)
-        if not self.errors:
-            return data, []
-        return self.propagate(data), [error for error, _ in self.errors]
+
+    def _nulls_answer(self) -> bool:
+        """Whether an error's null reaches the root: no field on its path may be null."""
+        return any(not any(_walk(self.plan, path)[1]) for _, path in self.errors)
 
     def _fatal_at_root(self) -> bool:
         """Whether a root field that may not be null failed (or is null)."""
@@ -142,6 +157,11 @@ class Runner:
                                 self.fail(error, None, (*path, field.key))
                         elif field.passes_str and type(value) is str:
                             answer[field.key] = value
+                        elif field.list_of:
+                            serialize = field.serialize
+                            answer[field.key] = [
+                                None if item is None else serialize(item) for item in value
+                            ]
                         else:
                             answer[field.key] = field.serialize(value)
                     except Exception as error:  # a value that cannot be written errs its field
