@@ -28,7 +28,7 @@ from schema.events import ContentChange, Event, EventKind, Position, Topic, publ
 from tests.conftest import CreateDatabase
 from tests.factories import make_org
 from tests.live import Gate
-from tests.test_subscriptions_events import info_for
+from tests.test_subscriptions_events import context_for
 from tests.waiting import WAIT_SECONDS, until
 
 Sessionmaker = async_sessionmaker[AsyncSession]
@@ -86,7 +86,7 @@ def edit(org: uuid.UUID, content_id: uuid.UUID) -> Event:
 async def writing(sessionmaker: Sessionmaker, event: Event) -> AsyncIterator[None]:
     """A transaction that has written `event` and commits when the block ends."""
     async with tenant_session(sessionmaker, event.org) as session:
-        await publish(info_for(session, event.org), event)
+        await publish(context_for(session, event.org), event)
         yield
 
 
@@ -223,7 +223,7 @@ async def test_a_request_sees_its_own_tenants_events_only_and_not_the_outbox_fun
     # Nor may a tenant write another tenant's events.
     with pytest.raises(DBAPIError, match="row-level security"):
         async with tenant_session(sessionmaker, org) as session:
-            await publish(info_for(session, org), edit(other, content_id))
+            await publish(context_for(session, org), edit(other, content_id))
 
 
 def test_cursors_name_positions_and_refuse_anything_else() -> None:
