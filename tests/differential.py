@@ -142,6 +142,14 @@ class _Undo(Exception):
     """Ends the savepoint a mutation's reference ran in, rolling it back."""
 
 
+class _Broken(Exception):
+    """Ends that savepoint when the database failed under the reference."""
+
+
+def _failed_in_the_database(result: ExecutionResult) -> bool:
+    return any(_from_the_database(error.original_error) for error in result.errors or ())
+
+
 class Differential:
     def __init__(self, execute: Execute) -> None:
         self.execute = execute
@@ -193,9 +201,17 @@ class Differential:
             with self.replay.recording() as made:
                 async with context.db.savepoint():
                     reference = await schema.execute_standard(operation, context)
+                    if _failed_in_the_database(reference):
+                        raise _Broken
                     raise _Undo
         except _Undo:
             pass
+        except Exception:
+            # The database failed under the reference (a lost connection, a timeout): the
+            # transaction may be unusable, so that is the answer, as the compiled run's would be.
+            if reference is not None and _failed_in_the_database(reference):
+                return reference
+            raise
         finally:
             self.running_reference = False
         if statements is not None:
@@ -203,10 +219,7 @@ class Differential:
         with self.replay.replaying(made):
             compiled = await self.execute(operation, context)
         assert reference is not None
-        if any(
-            _from_the_database(error.original_error)
-            for error in (*(compiled.errors or ()), *(reference.errors or ()))
-        ):
+        if _failed_in_the_database(compiled):
             return compiled  # a statement failed (a timeout, a lock): the two ran differently
         self.compared += 1
         self.compared_mutations += 1
