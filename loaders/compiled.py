@@ -7,7 +7,8 @@ given) with bound parameters for everything else (keys, page size, cursor values
 the viewer), compile it once with the scope's criteria in it (tenant, soft delete, read policy:
 the same options the session adds to ORM statements, bound to `TENANT_ID` and `VIEWER_ID`), and
 run it through asyncpg's prepared-statement cache with each request's values (`Statement`).
-Ad-hoc selects (mutations') take the same way through SQLAlchemy's own cache key (`compiled`).
+Ad-hoc selects (mutations', locking ones included) and an INSERT ... RETURNING columns take the
+same way through SQLAlchemy's own cache key (`compiled`).
 
 Rows come back as asyncpg records that also read by attribute, as SQLAlchemy's rows do; values
 as asyncpg decodes them (an enum column as its text; JSON decoded by the codec SQLAlchemy's
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import Dialect, Select, bindparam, inspect
+from sqlalchemy import ColumnElement, Dialect, Insert, Select, bindparam, inspect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.orm.util import AliasedInsp
@@ -100,7 +101,7 @@ def template(
     return found
 
 
-def compiled(statement: Select[Any], dialect: Dialect) -> tuple[Statement | None, Any]:
+def compiled(statement: Select[Any] | Insert, dialect: Dialect) -> tuple[Statement | None, Any]:
     """An ad-hoc statement's compiled form, found by SQLAlchemy's cache key (its structure, its
     literal values pulled out), and those values."""
     cache_key = statement._generate_cache_key()
@@ -117,13 +118,15 @@ def compiled(statement: Select[Any], dialect: Dialect) -> tuple[Statement | None
     return found, cache_key.bindparams
 
 
-def _compile(statement: Select[Any], dialect: Dialect, cache_key: Any) -> Statement | None:
+def _compile(statement: Select[Any] | Insert, dialect: Dialect, cache_key: Any) -> Statement | None:
     if not _plain_columns(statement):
         return None
     # Compiled with its cache key, the statement can take another's values of its shape.
     compiled = statement.compile(dialect=dialect, cache_key=cache_key)
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None  # `IN` lists: its SQL depends on how many values it gets
+    if compiled.insert_prefetch:
+        return None  # a column's Python-side default (`default=uuid4`): SQLAlchemy's to fill
     return Statement(
         sql=str(compiled),
         names=tuple(compiled.positiontup or ()),
@@ -135,8 +138,12 @@ def _compile(statement: Select[Any], dialect: Dialect, cache_key: Any) -> Statem
     )
 
 
-def _plain_columns(statement: Select[Any]) -> bool:
-    """Whether the statement selects columns only (no entity whose objects the ORM builds)."""
+def _plain_columns(statement: Select[Any] | Insert) -> bool:
+    """Whether the statement selects (or returns) columns only: no entity whose objects the ORM
+    builds."""
+    if isinstance(statement, Insert):
+        # An entity in RETURNING stands there as its table, a column as a column.
+        return all(isinstance(element, ColumnElement) for element in statement._returning)
     for description in statement.column_descriptions:
         if isinstance(inspect(description["expr"], raiseerr=False), Mapper | AliasedInsp):
             return False

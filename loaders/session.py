@@ -10,16 +10,25 @@ each operation runs to its end in a task of its own; and a batch may still be ru
 answer is made, so `finish` waits for the operation under way and refuses any later one: nothing
 runs on the session once it is committed and closed. A savepoint still open then (its mutation
 outlived the answer) is rolled back by `finish`, so half a mutation is never committed.
+
+A savepoint is the ORM's nested transaction when its block uses the unit of work (`add`, `flush`,
+ORM objects it changes): a flush that fails rolls the session back to the innermost ORM
+transaction, which would otherwise be the request's whole one. A block that only sends statements
+takes a plain SAVEPOINT on the connection instead, at a fraction of the cost; `add` and `flush`
+are refused inside it, and after a ROLLBACK TO the session forgets every object it holds, so
+nothing it loaded in the undone work is seen again.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Executable, Result, Select
+import asyncpg
+from sqlalchemy import Dialect, Executable, Insert, Result, Select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -53,8 +62,12 @@ class RequestOver(Exception):
     """A statement asked for after the request's answer was made."""
 
 
+# An open savepoint: the ORM's nested transaction, or a plain one's name.
+Savepoint = AsyncSessionTransaction | str
+
+
 class RequestDB:
-    __slots__ = ("_driver", "_lock", "_over", "_savepoints", "_scope", "_session", "_tracer")
+    __slots__ = ("_link", "_lock", "_over", "_savepoints", "_scope", "_session", "_tracer")
 
     def __init__(
         self, session: AsyncSession, scope: StatementScope | None = None, tracer: Any = None
@@ -65,10 +78,11 @@ class RequestDB:
         self._session = session
         self._scope = scope
         self._tracer = tracer
-        self._driver: Any = None
+        # The connection's dialect, info and asyncpg connection: the same all transaction long.
+        self._link: tuple[Dialect, dict[Any, Any], Any] | None = None
         self._lock = asyncio.Lock()
         self._over = False
-        self._savepoints: list[AsyncSessionTransaction] = []
+        self._savepoints: list[Savepoint] = []
 
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
         async with self._lock:
@@ -96,9 +110,10 @@ class RequestDB:
     async def all(
         self, statement: Executable, params: dict[str, Any] | None = None, /, **options: Any
     ) -> list[Any]:
-        """Every row of a select: run on asyncpg directly when the session's scope is known."""
+        """Every row of a select (a locking one too) or of an INSERT ... RETURNING: run on
+        asyncpg directly when the session's scope is known."""
         scope = self._scope
-        if scope is None or not isinstance(statement, Select):
+        if scope is None or not isinstance(statement, Select | Insert):
             return list((await self.execute(statement, params, **options)).all())
         return await self._run(lambda: self._all(scope, statement, params or {}, options))
 
@@ -126,9 +141,9 @@ class RequestDB:
         params: dict[str, Any],
         include_deleted: bool,
     ) -> list[Any]:
-        connection = await self._session.connection()
+        dialect, _, _ = await self._connection()
         criteria = scope.criteria(include_deleted)
-        found = template((key, scope.variant, include_deleted), build, criteria, connection.dialect)
+        found = template((key, scope.variant, include_deleted), build, criteria, dialect)
         if found is None:
             statement = build().options(*criteria)
             values = {**params, **scope.params}
@@ -138,28 +153,55 @@ class RequestDB:
     async def _all(
         self,
         scope: StatementScope,
-        statement: Select[Any],
+        statement: Select[Any] | Insert,
         params: dict[str, Any],
         options: dict[str, Any],
     ) -> list[Any]:
-        connection = await self._session.connection()
-        scoped = statement.options(*scope.criteria(bool(options.get(INCLUDE_DELETED))))
-        found, extracted = compiled(scoped, connection.dialect)
+        dialect, _, _ = await self._connection()
+        scoped: Select[Any] | Insert = statement
+        if isinstance(statement, Select):
+            # An INSERT narrows no rows; row-level security's WITH CHECK keeps it in the tenant.
+            scoped = statement.options(*scope.criteria(bool(options.get(INCLUDE_DELETED))))
+        found, extracted = compiled(scoped, dialect)
         if found is None:
             return list((await self._session.execute(scoped, {**params, **scope.params})).all())
         return await self._send(found, found.arguments_of({**params, **scope.params}, extracted))
 
+    async def _connection(self) -> tuple[Dialect, dict[Any, Any], Any]:
+        if self._link is None:
+            connection = await self._session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            self._link = (connection.dialect, connection.info, driver)
+        return self._link
+
     async def _send(self, statement: Statement, arguments: list[Any]) -> list[Any]:
-        connection = await self._session.connection()
-        if self._driver is None:
-            self._driver = (await connection.get_raw_connection()).driver_connection
-        note_statement(connection.info, statement.sql)
+        _, info, driver = await self._connection()
+        sql = statement.sql
+        note_statement(info, sql)
+        try:
+            with self._traced(sql):
+                return await driver.fetch(sql, *arguments, record_class=Row)  # type: ignore[no-any-return]
+        except asyncpg.IntegrityConstraintViolationError as error:
+            # As the session raises it: mutations answer it by the constraint it names.
+            raise IntegrityError(sql, arguments, error) from error
+
+    async def _command(self, sql: str) -> None:
+        """A statement without parameters or rows (SAVEPOINT and its ends)."""
+        _, info, driver = await self._connection()
+        note_statement(info, sql)
+        with self._traced(sql):
+            await driver.execute(sql)
+
+    @contextmanager
+    def _traced(self, sql: str) -> Iterator[None]:
+        """A span for a statement sent directly, when tracing."""
         if self._tracer is None:
-            return await self._driver.fetch(statement.sql, *arguments, record_class=Row)  # type: ignore[no-any-return]
-        with self._tracer.start_as_current_span(statement.sql.split(None, 1)[0]) as span:
+            yield
+            return
+        with self._tracer.start_as_current_span(sql.split(None, 1)[0]) as span:
             span.set_attribute("db.system", "postgresql")
-            span.set_attribute("db.statement", statement.sql)
-            return await self._driver.fetch(statement.sql, *arguments, record_class=Row)  # type: ignore[no-any-return]
+            span.set_attribute("db.statement", sql)
+            yield
 
     async def scalar(
         self, statement: Executable, params: dict[str, Any] | None = None, /, **options: Any
@@ -171,42 +213,61 @@ class RequestDB:
         """Stage a new row; the next `flush` writes it."""
         if self._over:
             raise RequestOver("the request has been answered; its session is closing")
+        self._refuse_in_plain_savepoint()
         self._session.add(instance)
 
     async def flush(self) -> None:
+        self._refuse_in_plain_savepoint()
         await self._run(self._session.flush)
 
+    def _refuse_in_plain_savepoint(self) -> None:
+        if any(isinstance(savepoint, str) for savepoint in self._savepoints):
+            raise RuntimeError("the unit of work in a plain savepoint: use savepoint(orm=True)")
+
     @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        """Run the block in a SAVEPOINT: released when it ends, rolled back when it raises."""
-        savepoint = await self._run(lambda: self._session.begin_nested().start())
+    async def savepoint(self, *, orm: bool = True) -> AsyncIterator[None]:
+        """Run the block in a SAVEPOINT: released when it ends, rolled back when it raises.
+        `orm`: the ORM's nested transaction, for a block that uses the unit of work; else a
+        plain one (see the module's note)."""
+        savepoint: Savepoint
+        if orm:
+            savepoint = await self._run(lambda: self._session.begin_nested().start())
+        else:
+            savepoint = f"request_{len(self._savepoints) + 1}"
+            await self._run(lambda: self._command(f"SAVEPOINT {savepoint}"))
         self._savepoints.append(savepoint)
         try:
             yield
         except BaseException:
-            await self._end(savepoint, savepoint.rollback)
+            await self._end(savepoint, rollback=True)
             raise
-        await self._end(savepoint, savepoint.commit)
+        await self._end(savepoint, rollback=False)
 
-    async def _end(
-        self, savepoint: AsyncSessionTransaction, ending: Callable[[], Awaitable[None]]
-    ) -> None:
+    async def _end(self, savepoint: Savepoint, *, rollback: bool) -> None:
         async def end() -> None:
             async with self._lock:
                 if savepoint in self._savepoints:  # else `finish` rolled it back already
                     self._savepoints.remove(savepoint)
-                    await ending()
+                    await self._close(savepoint, rollback)
 
         # Shielded: a cancelled mutation still ends what it began.
         await asyncio.shield(end())
 
+    async def _close(self, savepoint: Savepoint, rollback: bool) -> None:
+        if isinstance(savepoint, AsyncSessionTransaction):
+            await (savepoint.rollback() if rollback else savepoint.commit())
+        elif rollback:
+            await self._command(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            self._session.expunge_all()
+        else:
+            await self._command(f"RELEASE SAVEPOINT {savepoint}")
+
     async def finish(self) -> None:
-        """Wait for the operation under way, if any, roll back an unfinished savepoint, and
+        """Wait for the operation under way, if any, roll back unfinished savepoints, and
         refuse all later operations."""
         async with self._lock:
             self._over = True
-            if self._savepoints:
-                outermost = self._savepoints[0]
-                self._savepoints.clear()
-                if outermost.is_active:
-                    await outermost.rollback()
+            while self._savepoints:  # innermost first: each kind forgets its own
+                savepoint = self._savepoints.pop()
+                if isinstance(savepoint, str) or savepoint.is_active:
+                    await self._close(savepoint, rollback=True)

@@ -5,6 +5,10 @@ transaction, and any user error, constraint violation, stale version or unexpect
 rolls that savepoint back. Expected failures come back in the payload's `userErrors`; unexpected
 ones are GraphQL errors (masked in production). A mutation is written as one function from its
 input to its payload (`perform`); `mutation(perform)` makes it a field of the schema.
+
+A mutation that only sends statements (rows in, rows back: no ORM object it adds or changes)
+says so with `unit_of_work=False`, and its savepoint is a plain one rather than the ORM's nested
+transaction (`loaders.session`): far cheaper, for the mutations clients send most.
 """
 
 from collections.abc import Awaitable, Callable
@@ -32,7 +36,10 @@ class Refused(Protocol[Payload_co]):
 
 
 def _constraint_error(error: IntegrityError, known: ConstraintErrors) -> UserError:
-    constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None)
+    # asyncpg's error: the cause of the session's, or itself from a statement sent directly.
+    constraint = getattr(error.orig, "constraint_name", None) or getattr(
+        getattr(error.orig, "__cause__", None), "constraint_name", None
+    )
     if constraint in known:
         path, code, message = known[constraint]
         return user_error(path, message, code)
@@ -48,12 +55,14 @@ async def run_mutation(
     refused: Refused[Payload],
     perform: Callable[[], Awaitable[Payload]],
     known: ConstraintErrors | None = None,
+    *,
+    unit_of_work: bool = True,
 ) -> Payload:
     """`perform`'s payload, or `refused(user_errors=...)` with its work rolled back."""
     loaders = context.loaders
     loaders.clear()  # results of earlier fields may be stale after this write
     try:
-        async with context.db.savepoint():
+        async with context.db.savepoint(orm=unit_of_work):
             return await perform()
     except MutationFailed as failed:
         return refused(user_errors=failed.errors)
@@ -73,15 +82,21 @@ async def run_mutation(
 @dataclass(frozen=True, slots=True)
 class Performed:
     """What a mutation field runs, for whichever execution runs it: `perform(context, input)`,
-    with its payload type (which also answers a refusal) and its known constraints."""
+    with its payload type (which also answers a refusal), its known constraints and whether
+    it uses the unit of work."""
 
     perform: Callable[[Context, Any], Awaitable[Any]]
     payload: Any
     known: ConstraintErrors | None
+    unit_of_work: bool = True
 
     async def __call__(self, context: Context, input: Any) -> Any:
         return await run_mutation(
-            context, self.payload, lambda: self.perform(context, input), self.known
+            context,
+            self.payload,
+            lambda: self.perform(context, input),
+            self.known,
+            unit_of_work=self.unit_of_work,
         )
 
 
@@ -94,14 +109,17 @@ def mutation(
     known: ConstraintErrors | None = None,
     *,
     description: str | None = None,
+    unit_of_work: bool = True,
 ) -> Any:
     """A mutation field from `perform(context, input) -> Payload`, run by `run_mutation`.
 
     The field takes its argument and its type from `perform`'s signature; the payload type is
     also what answers a refusal, so `perform` only builds the payload of a success.
+    `unit_of_work=False`: `perform` adds, flushes and changes no ORM object (see the module's
+    note).
     """
     hints = get_type_hints(perform)
-    performed = Performed(perform, hints["return"], known)
+    performed = Performed(perform, hints["return"], known, unit_of_work)
 
     async def resolve(info: Info, input: Any) -> Any:
         return await performed(info.context, input)
