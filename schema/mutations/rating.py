@@ -5,17 +5,17 @@ content, the table keeps one row with the last score written. Ratings do not cha
 content's `version` (they are not edits of it).
 """
 
-from typing import Any
+from typing import Any, cast
 
 import strawberry
-from sqlalchemy import bindparam, delete, func
+from sqlalchemy import Table, bindparam, delete, func
 from sqlalchemy.dialects.postgresql import insert
 
 import models
 from schema.content import Content, Rating
 from schema.context import Context
 from schema.mutations.checks import Checks, parsed_id
-from schema.mutations.rows import Lock, find
+from schema.mutations.rows import Lock, find_row
 from schema.mutations.run import ConstraintErrors, mutation
 from schema.mutations.user_errors import UserError, UserErrorCode, fail, forbidden
 from schema.policy import Action, may
@@ -70,7 +70,7 @@ def _upsert() -> Any:
     }
     # now() here rather than in DO UPDATE, where Citus refuses any function not immutable.
     values["updated_at"] = func.now()
-    statement = insert(models.Rating).values(values)
+    statement = insert(cast(Table, models.Rating.__table__)).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=[
             models.Rating.organization_id,
@@ -79,7 +79,7 @@ def _upsert() -> Any:
         ],
         set_={"score": statement.excluded.score, "updated_at": statement.excluded.updated_at},
     )
-    return statement.returning(models.Rating)
+    return statement.returning(*models.Rating.__table__.c)
 
 
 _UPSERT = _upsert()
@@ -98,8 +98,8 @@ async def _rate(context: Context, input: RateContentInput) -> RateContentPayload
     if not may(viewer, Action.RATE):
         raise forbidden("you may not rate contents")
     # FOR SHARE: it stays published until this transaction ends.
-    content = await find(context, models.Content, pk, "input.contentId", lock=Lock.SHARE)
-    if content.status is not models.ContentStatus.PUBLISHED:
+    content = await find_row(context, models.Content, pk, "input.contentId", lock=Lock.SHARE)
+    if content.status != models.ContentStatus.PUBLISHED:
         raise forbidden("only published contents can be rated")
     values = {
         "organization_id": viewer.organization_id,
@@ -107,14 +107,14 @@ async def _rate(context: Context, input: RateContentInput) -> RateContentPayload
         "user_id": viewer.id,
         "score": input.score,
     }
-    rating = await context.db.scalar(_UPSERT, values, populate_existing=True)
+    (rating,) = await context.db.all(_UPSERT, values)
     return RateContentPayload(rating=Rating.from_row(rating), content=Content.from_row(content))
 
 
 async def _remove(context: Context, input: RemoveRatingInput) -> RemoveRatingPayload:
     viewer = context.viewer
     pk = parsed_id(input.content_id, "Content", "input.contentId")
-    content = await find(context, models.Content, pk, "input.contentId")
+    content = await find_row(context, models.Content, pk, "input.contentId")
     statement = (
         delete(models.Rating)
         .where(models.Rating.content_id == content.id, models.Rating.user_id == viewer.id)
@@ -131,5 +131,11 @@ class RatingMutations:
         _rate,
         KNOWN,
         description="Rate a published content 1-5; rating it again replaces your score.",
+        unit_of_work=False,
     )
-    remove_rating = mutation(_remove, KNOWN, description="Take back your rating of a content.")
+    remove_rating = mutation(
+        _remove,
+        KNOWN,
+        description="Take back your rating of a content.",
+        unit_of_work=False,
+    )

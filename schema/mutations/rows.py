@@ -2,14 +2,15 @@
 
 Every lookup goes through the request's session, so the tenant, soft-delete and read-policy
 criteria apply: a row of another tenant, a deleted one or one the viewer may not see is not
-found, exactly like an id that never existed.
+found, exactly like an id that never existed. `find` gives the ORM object, for a mutation that
+changes it; `find_row` its columns, for one that only reads it, at a fraction of the cost.
 """
 
 from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, inspect, select
 
 import models
 from loaders import INCLUDE_DELETED
@@ -70,3 +71,34 @@ async def content_for_write(
     if not may(context.viewer, Action.EDIT_CONTENT, content.author_id):
         raise forbidden("only the author or an admin may change this content")
     return content
+
+
+async def find_row(
+    context: Context,
+    model: type[Any],
+    pk: UUID,
+    path: str,
+    *,
+    lock: Lock | None = None,
+    include_deleted: bool = False,
+) -> Any:
+    """The row as `find` finds it, as its columns (those an ORM object loads) rather than an
+    object: read by attribute (`loaders.compiled.Row`, or SQLAlchemy's without a scope)."""
+    rows = await context.db.fetch(
+        ("find_row", model, lock),
+        lambda: _by_id(model, lock),
+        {"pk": pk},
+        include_deleted=include_deleted,
+    )
+    if not rows:
+        raise not_found(path, model.__name__.lower())
+    return rows[0]
+
+
+def _by_id(model: Any, lock: Lock | None) -> Select[Any]:
+    mapper = inspect(model)
+    columns = [getattr(model, column.key) for column in mapper.column_attrs if not column.deferred]
+    statement = select(*columns).where(model.id == bindparam("pk"))
+    if lock is not None:
+        statement = statement.with_for_update(**_WITH_FOR_UPDATE[lock])
+    return statement
