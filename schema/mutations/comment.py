@@ -7,10 +7,11 @@ tombstone (body and author hidden), so its replies stay reachable; the loaders' 
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID
+from typing import Any, cast
+from uuid import UUID, uuid4
 
 import strawberry
+from sqlalchemy import Table, bindparam, insert
 
 import models
 from models.comment import BODY_MAX
@@ -20,7 +21,7 @@ from schema.context import Context, Info
 from schema.events import comment_added
 from schema.execution.prefetch import register, resolve
 from schema.mutations.checks import Checks, parsed_id
-from schema.mutations.rows import Lock, find
+from schema.mutations.rows import Lock, find, find_row
 from schema.mutations.run import ConstraintErrors, mutation
 from schema.mutations.user_errors import UserError, UserErrorCode, fail, forbidden
 from schema.policy import Action, may
@@ -113,6 +114,19 @@ async def _comment_for_write(context: Context, pk: UUID, action: Action) -> mode
     return comment
 
 
+def _insert() -> Any:
+    """A comment's INSERT, built once with its values bound; RETURNING gives what the database
+    fills in (timestamps)."""
+    comments = cast(Table, models.Comment.__table__)
+    names = ("organization_id", "id", "content_id", "author_id", "parent_id", "body")
+    audit = ("created_by", "updated_by")  # what the session stamps on the objects it flushes
+    values = {name: bindparam(name, type_=comments.c[name].type) for name in names + audit}
+    return insert(comments).values(values).returning(*comments.c)
+
+
+_INSERT = _insert()
+
+
 async def _add(context: Context, input: AddCommentInput) -> AddCommentPayload:
     viewer = context.viewer
     checks = Checks()
@@ -125,20 +139,28 @@ async def _add(context: Context, input: AddCommentInput) -> AddCommentPayload:
     if not may(viewer, Action.COMMENT):
         raise forbidden("you may not comment")
     # FOR SHARE: the content cannot be unpublished or deleted before this transaction ends.
-    content = await find(context, models.Content, content_pk, "input.contentId", lock=Lock.SHARE)
-    if content.status is not models.ContentStatus.PUBLISHED and not may(
+    content = await find_row(
+        context, models.Content, content_pk, "input.contentId", lock=Lock.SHARE
+    )
+    if content.status != models.ContentStatus.PUBLISHED and not may(
         viewer, Action.EDIT_CONTENT, content.author_id
     ):
         raise forbidden("only published contents take comments")
     if parent_pk is not None:
-        parent = await find(context, models.Comment, parent_pk, "input.parentId")
+        parent = await find_row(context, models.Comment, parent_pk, "input.parentId")
         if parent.content_id != content.id:
             raise fail("input.parentId", SAME_CONTENT)
-    comment = models.Comment(
-        content_id=content.id, author_id=viewer.id, parent_id=parent_pk, body=input.body
-    )
-    context.db.add(comment)
-    await context.db.flush()
+    values = {
+        "organization_id": viewer.organization_id,
+        "id": uuid4(),
+        "content_id": content.id,
+        "author_id": viewer.id,
+        "parent_id": parent_pk,
+        "body": input.body,
+        "created_by": viewer.id,
+        "updated_by": viewer.id,
+    }
+    (comment,) = await context.db.all(_INSERT, values)
     await comment_added(context, comment)
     return AddCommentPayload(comment=Comment.from_row(comment))
 
@@ -171,6 +193,7 @@ class CommentMutations:
         KNOWN,
         description="Comment on a content, or reply to a comment with `parentId`. Students"
         " comment on published contents only.",
+        unit_of_work=False,
     )
     edit_comment = mutation(
         _edit, KNOWN, description="Change the body of a comment (its author, or an admin)."
