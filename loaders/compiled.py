@@ -82,9 +82,18 @@ _TEMPLATES: OrderedDict[Hashable, Statement | None] = OrderedDict()
 _SHAPES: OrderedDict[Any, Statement | None] = OrderedDict()
 
 
+Shaped = Select[Any] | Insert
+
+
+def narrowed(statement: Shaped, criteria: Sequence[ORMOption]) -> Shaped:
+    """A select with the scope's `criteria`; an INSERT as it is: it narrows no rows, and
+    row-level security's WITH CHECK keeps it in the tenant."""
+    return statement.options(*criteria) if isinstance(statement, Select) else statement
+
+
 def template(
     key: Hashable,
-    build: Callable[[], Select[Any]],
+    build: Callable[[], Shaped],
     criteria: Sequence[ORMOption],
     dialect: Dialect,
 ) -> Statement | None:
@@ -94,14 +103,14 @@ def template(
     if key in _TEMPLATES:
         _TEMPLATES.move_to_end(key)
         return _TEMPLATES[key]
-    found = _compile(build().options(*criteria), dialect, None)
+    found = _compile(narrowed(build(), criteria), dialect, None)
     _TEMPLATES[key] = found
     if len(_TEMPLATES) > COMPILED_STATEMENTS:
         _TEMPLATES.popitem(last=False)
     return found
 
 
-def compiled(statement: Select[Any] | Insert, dialect: Dialect) -> tuple[Statement | None, Any]:
+def compiled(statement: Shaped, dialect: Dialect) -> tuple[Statement | None, Any]:
     """An ad-hoc statement's compiled form, found by SQLAlchemy's cache key (its structure, its
     literal values pulled out), and those values."""
     cache_key = statement._generate_cache_key()
@@ -118,7 +127,7 @@ def compiled(statement: Select[Any] | Insert, dialect: Dialect) -> tuple[Stateme
     return found, cache_key.bindparams
 
 
-def _compile(statement: Select[Any] | Insert, dialect: Dialect, cache_key: Any) -> Statement | None:
+def _compile(statement: Shaped, dialect: Dialect, cache_key: Any) -> Statement | None:
     if not _plain_columns(statement):
         return None
     # Compiled with its cache key, the statement can take another's values of its shape.
@@ -138,7 +147,7 @@ def _compile(statement: Select[Any] | Insert, dialect: Dialect, cache_key: Any) 
     )
 
 
-def _plain_columns(statement: Select[Any] | Insert) -> bool:
+def _plain_columns(statement: Shaped) -> bool:
     """Whether the statement selects (or returns) columns only: no entity whose objects the ORM
     builds."""
     if isinstance(statement, Insert):

@@ -27,12 +27,12 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Dialect, Executable, Insert, Result, Select
+from sqlalchemy import CursorResult, Dialect, Executable, Insert, Result, Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 from sqlalchemy.orm.interfaces import ORMOption
 
-from loaders.compiled import Row, Statement, compiled, template
+from loaders.compiled import Row, Shaped, Statement, compiled, narrowed, template
 from loaders.tables import STATEMENTS, note_statement
 
 __all__ = ["INCLUDE_DELETED", "STATEMENTS", "RequestDB", "RequestOver", "StatementScope"]
@@ -60,6 +60,13 @@ class StatementScope:
 
 class RequestOver(Exception):
     """A statement asked for after the request's answer was made."""
+
+
+def _rows(result: Result[Any]) -> list[Any]:
+    """A result's rows: none for a statement without RETURNING."""
+    if isinstance(result, CursorResult) and not result.returns_rows:
+        return []
+    return list(result.all())
 
 
 # An open savepoint: the ORM's nested transaction, or a plain one's name.
@@ -114,13 +121,13 @@ class RequestDB:
         asyncpg directly when the session's scope is known."""
         scope = self._scope
         if scope is None or not isinstance(statement, Select | Insert):
-            return list((await self.execute(statement, params, **options)).all())
+            return _rows(await self.execute(statement, params, **options))
         return await self._run(lambda: self._all(scope, statement, params or {}, options))
 
     async def fetch(
         self,
         key: Hashable,
-        build: Callable[[], Select[Any]],
+        build: Callable[[], Shaped],
         params: dict[str, Any],
         *,
         include_deleted: bool = False,
@@ -130,14 +137,14 @@ class RequestDB:
         scope = self._scope
         if scope is None:
             options = {INCLUDE_DELETED: True} if include_deleted else {}
-            return list((await self.execute(build(), params, **options)).all())
+            return _rows(await self.execute(build(), params, **options))
         return await self._run(lambda: self._fetch(scope, key, build, params, include_deleted))
 
     async def _fetch(
         self,
         scope: StatementScope,
         key: Hashable,
-        build: Callable[[], Select[Any]],
+        build: Callable[[], Shaped],
         params: dict[str, Any],
         include_deleted: bool,
     ) -> list[Any]:
@@ -145,26 +152,23 @@ class RequestDB:
         criteria = scope.criteria(include_deleted)
         found = template((key, scope.variant, include_deleted), build, criteria, dialect)
         if found is None:
-            statement = build().options(*criteria)
+            statement = narrowed(build(), criteria)
             values = {**params, **scope.params}
-            return list((await self._session.execute(statement, values)).all())
+            return _rows(await self._session.execute(statement, values))
         return await self._send(found, found.arguments({**params, **scope.params}))
 
     async def _all(
         self,
         scope: StatementScope,
-        statement: Select[Any] | Insert,
+        statement: Shaped,
         params: dict[str, Any],
         options: dict[str, Any],
     ) -> list[Any]:
         dialect, _, _ = await self._connection()
-        scoped: Select[Any] | Insert = statement
-        if isinstance(statement, Select):
-            # An INSERT narrows no rows; row-level security's WITH CHECK keeps it in the tenant.
-            scoped = statement.options(*scope.criteria(bool(options.get(INCLUDE_DELETED))))
+        scoped = narrowed(statement, scope.criteria(bool(options.get(INCLUDE_DELETED))))
         found, extracted = compiled(scoped, dialect)
         if found is None:
-            return list((await self._session.execute(scoped, {**params, **scope.params})).all())
+            return _rows(await self._session.execute(scoped, {**params, **scope.params}))
         return await self._send(found, found.arguments_of({**params, **scope.params}, extracted))
 
     async def _connection(self) -> tuple[Dialect, dict[Any, Any], Any]:

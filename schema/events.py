@@ -21,7 +21,16 @@ from typing import cast
 from uuid import UUID
 
 import strawberry
-from sqlalchemy import ColumnElement, Table, insert, literal_column, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+)
 
 import models
 from loaders import RequestDB
@@ -122,21 +131,30 @@ _events = cast(Table, OutboxEvent.__table__)
 
 async def publish(context: Context, *events: Event) -> None:
     """Write `events` to the outbox in the mutation's transaction: announced if it commits."""
-    # The rows as parameters, not in `.values()`: one statement compiled once, whatever the rows;
-    # into the table (Core), so the ORM does not read back what the server generated.
-    await context.db.execute(
-        insert(_events),
-        [
-            {
-                "organization_id": event.org,
-                "kind": event.kind,
-                "subject_id": event.id,
-                "content_id": event.content_id,
-                "change": None if event.change is None else event.change.value,
-            }
-            for event in events
-        ],
-    )
+    params = {
+        f"{name}_{index}": value
+        for index, event in enumerate(events)
+        for name, value in (
+            ("organization_id", event.org),
+            ("kind", event.kind),
+            ("subject_id", event.id),
+            ("content_id", event.content_id),
+            ("change", None if event.change is None else event.change.value),
+        )
+    }
+    count = len(events)
+    await context.db.fetch(("publish", count), lambda: _insert_events(count), params)
+
+
+def _insert_events(count: int) -> Insert:
+    """`count` rows into the outbox (Core: nothing read back), their values bound: compiled once
+    per count, as a VALUES list is not cached by its shape."""
+    columns = ("organization_id", "kind", "subject_id", "content_id", "change")
+    rows = [
+        {name: bindparam(f"{name}_{index}", type_=_events.c[name].type) for name in columns}
+        for index in range(count)
+    ]
+    return insert(_events).values(rows)
 
 
 async def comment_added(context: Context, comment: models.Comment) -> None:
