@@ -324,3 +324,38 @@ async def test_node_lookup_with_its_author(
     )
     assert response.data["node"] == {"title": "Content 1", "author": {"username": author.username}}
     assert response.statements == NODE_STATEMENTS
+
+
+# --- the bench's mutation request ------------------------------------------------------------
+
+MUTATION = """
+mutation ($content: ID!) {
+  addComment(input: {contentId: $content, body: "Counted"}) {
+    comment { id body } userErrors { code }
+  }
+  rateContent(input: {contentId: $content, score: 4}) { rating { score } userErrors { code } }
+}
+"""
+# 1 setup + viewer check
+# addComment: 2 SAVEPOINT  3 the content FOR SHARE  4 INSERT comment  5 INSERT its event  6 RELEASE
+# rateContent: 7 SAVEPOINT  8 the content FOR SHARE  9 the rating's upsert  10 RELEASE
+# (the tables-written announcement runs at commit, after the answer is counted)
+MUTATION_STATEMENTS = 10
+
+
+async def test_a_comment_and_a_rating_in_one_request(
+    sessionmaker: Sessionmaker, settings: Settings, client: httpx.AsyncClient
+) -> None:
+    org = await make_org(sessionmaker)
+    async with tenant_session(sessionmaker, org.id) as db:
+        author, student = _user(1, models.Role.INSTRUCTOR), _user(2)
+        db.add_all([author, student])
+        await db.flush()
+        content = _content(author, 1)
+        db.add(content)
+        await db.flush()
+    variables = {"content": to_global_id("Content", content.id)}
+    response = await gql(client, MUTATION, variables, token=token_for(settings, student))
+    assert response.data["addComment"]["comment"]["body"] == "Counted"
+    assert response.data["rateContent"] == {"rating": {"score": 4}, "userErrors": []}
+    assert response.statements == MUTATION_STATEMENTS
