@@ -1,10 +1,11 @@
 """Which tables a request read and wrote, from the SQL it sent: what the response cache keys its
 invalidation on.
 
-Every statement of a tenant session passes one of two places, `RequestDB._send` (the statements
-loaders run on asyncpg directly) and the engine's `before_cursor_execute` listener (everything
-else); both call `note_statement`, which counts it and adds its tables to the connection's
-`TablesTouched` (reset when a tenant transaction begins).
+Every statement of a tenant session passes one of two places, `RequestDB` (the statements it
+sends on asyncpg directly: loaders' selects, mutations' rows and plain savepoints) and the
+engine's `before_cursor_execute` listener (everything else); both call `note_statement`, which
+counts it and adds its tables to the connection's `TablesTouched` (reset when a tenant
+transaction begins).
 
 Reading a table is any mention of its name in a statement: a plain word of SQL equal to a table
 name (`contents`, `"users"`), wherever it stands: in FROM, in a JOIN, in the read policy's
