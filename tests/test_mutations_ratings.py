@@ -198,3 +198,29 @@ async def test_a_rating_has_an_id_that_node_resolves(
     response = await gql(client, query, {"id": rating_id}, token=token_for(settings, w.admin))
     user_id = to_global_id("User", w.student.id)
     assert response.data["node"] == {"id": rating_id, "score": 5, "user": {"id": user_id}}
+
+
+async def test_refused_mutations_between_applied_ones_in_one_request(
+    sessionmaker: Sessionmaker, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Each mutation's savepoint (a plain one for these) is undone alone: the request goes on.
+    (A student does not see drafts or archived contents: not found.)"""
+    world = await make_world(sessionmaker)
+    published, draft, archived = gid(world.published), gid(world.draft), gid(world.archived)
+    query = f"""mutation {{
+      first: rateContent(input: {{contentId: "{published}", score: 4}}) {{ rating {{ score }} }}
+      refused: addComment(input: {{contentId: "{draft}", body: "no"}}) {{ userErrors {{ code }} }}
+      alsoRefused: rateContent(input: {{contentId: "{archived}", score: 2}}) {{
+        userErrors {{ code }}
+      }}
+      last: addComment(input: {{contentId: "{published}", body: "yes"}}) {{ comment {{ body }} }}
+    }}"""
+    response = await gql(client, query, token=token_for(settings, world.student))
+    assert response.data == {
+        "first": {"rating": {"score": 4}},
+        "refused": {"userErrors": [{"code": "NOT_FOUND"}]},
+        "alsoRefused": {"userErrors": [{"code": "NOT_FOUND"}]},
+        "last": {"comment": {"body": "yes"}},
+    }
+    assert await count_rows(sessionmaker, "ratings", world.org.id) == 1
+    assert await count_rows(sessionmaker, "comments", world.org.id) == 1
