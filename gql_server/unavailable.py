@@ -41,6 +41,7 @@ _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 # handing a statement's messages to two server connections, say). Retrying would not help.
 PROTOCOL_VIOLATION = "08P01"
 QUERY_CANCELED = "57014"  # by statement_timeout, among others
+_CLOSED = "connection is closed"  # asyncpg's InterfaceError on a lost connection
 _BODY = orjson.dumps(
     {"errors": [{"message": MESSAGE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
 )
@@ -75,6 +76,9 @@ def classify(error: BaseException | None) -> DatabaseFailure | None:
         if isinstance(error, OSError | PoolTimeout):  # OSError: refused, reset, connect timeout
             return DatabaseFailure.UNAVAILABLE
         if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return DatabaseFailure.UNAVAILABLE
+        if isinstance(error, asyncpg.InterfaceError) and _CLOSED in str(error):
+            # A statement sent directly on a connection that was lost (as SQLAlchemy tells one).
             return DatabaseFailure.UNAVAILABLE
         if isinstance(error, DATABASE_ERRORS):
             database = True

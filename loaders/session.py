@@ -242,8 +242,13 @@ class RequestDB:
         self._savepoints.append(savepoint)
         try:
             yield
-        except BaseException:
-            await self._end(savepoint, rollback=True)
+        except BaseException as error:
+            try:
+                await self._end(savepoint, rollback=True)
+            except Exception as failed:
+                # A rollback that fails (a lost connection) is caused by what ended the block:
+                # kept as its cause, so the database's unavailability is still recognised.
+                raise failed from error
             raise
         await self._end(savepoint, rollback=False)
 

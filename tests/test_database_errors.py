@@ -21,6 +21,11 @@ from tests.live import make_tenant
 _ERRORS = asyncpg.exceptions
 
 
+def _caused(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
+
+
 @pytest.mark.parametrize(
     ("error", "failure"),
     [
@@ -41,6 +46,16 @@ _ERRORS = asyncpg.exceptions
         (_ERRORS.CannotConnectNowError("the database system is starting up"), "UNAVAILABLE"),
         (ConnectionRefusedError(), "UNAVAILABLE"),
         (asyncpg.InterfaceError("cannot perform operation"), "STATEMENT"),
+        # A statement sent directly on a connection asyncpg saw lost, and a savepoint's
+        # rollback that failed after it (the failure the rollback was caused by is kept).
+        (asyncpg.InterfaceError("connection is closed"), "UNAVAILABLE"),
+        (
+            _caused(
+                asyncpg.InterfaceError("cannot perform operation"),
+                _ERRORS.AdminShutdownError("terminating connection"),
+            ),
+            "UNAVAILABLE",
+        ),
     ],
 )
 def test_each_database_error_is_classified(error: BaseException, failure: str) -> None:
