@@ -23,6 +23,7 @@ from gql_server import unavailable
 from gql_server.auth import Unauthenticated
 from gql_server.tenancy import (
     STATEMENTS,
+    announce_writes,
     begin_tenant,
     bound_criteria,
     committed_writes,
@@ -117,6 +118,8 @@ async def open_scope(
         context = Context(viewer=viewer, db=db, loaders=Loaders(db, viewer.id), limits=page_limits)
         try:
             yield Scope(context, session)
+            if not read_only:
+                await announce_writes(session, db)
         finally:
             # Resolvers an error cut short may still have a batch running on the session.
             await db.finish()

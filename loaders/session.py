@@ -171,6 +171,10 @@ class RequestDB:
             return _rows(await self._session.execute(scoped, {**params, **scope.params}))
         return await self._send(found, found.arguments_of({**params, **scope.params}, extracted))
 
+    async def connection_info(self) -> dict[Any, Any]:
+        """The `info` of the request's connection (what `loaders.tables` notes statements in)."""
+        return (await self._connection())[1]
+
     async def _connection(self) -> tuple[Dialect, dict[Any, Any], Any]:
         if self._link is None:
             connection = await self._session.connection()

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import models
@@ -224,3 +224,33 @@ async def test_refused_mutations_between_applied_ones_in_one_request(
     }
     assert await count_rows(sessionmaker, "ratings", world.org.id) == 1
     assert await count_rows(sessionmaker, "comments", world.org.id) == 1
+
+
+async def announcements(sessionmaker: Sessionmaker, org_id: UUID) -> list[list[str]]:
+    """The tables each `tables_written` event of the tenant announced, oldest first."""
+    async with sessionmaker() as session:
+        found = await session.scalars(
+            select(models.OutboxEvent.tables)
+            .where(
+                models.OutboxEvent.organization_id == org_id,
+                models.OutboxEvent.kind == models.EventKind.TABLES_WRITTEN,
+            )
+            .order_by(models.OutboxEvent.id)
+        )
+        return [sorted(tables) for tables in found]
+
+
+async def test_a_request_that_wrote_announces_its_tables_once(
+    sessionmaker: Sessionmaker, api: Api
+) -> None:
+    w = await make_world(sessionmaker)
+    before = await announcements(sessionmaker, w.org.id)  # the world's set-up
+    await api.rate(w.student, gid(w.published), 4)
+    await api.rate(w.student, "not an id", 4)  # refused: it wrote nothing, so announces nothing
+    async with sessionmaker() as session:
+        citus = await session.scalar(
+            text("select exists (select from pg_extension where extname = 'citus')")
+        )
+    # The rating's transaction announced its table once, in itself; on Citus nothing is
+    # announced (gql_server.tenancy.begin_tenant).
+    assert await announcements(sessionmaker, w.org.id) == before + ([] if citus else [["ratings"]])
