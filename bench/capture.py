@@ -5,7 +5,9 @@ the served process) and called through httpx's ASGI transport; each statement is
 parameters as handed to asyncpg (the SQL text with its `$n` placeholders and casts, and the
 parameter values with their Python types): those SQLAlchemy executes by a `before_cursor_execute`
 listener on its engine, those the loaders send to asyncpg directly (`loaders.compiled`) by
-wrapping asyncpg's `Connection.fetch` meanwhile. That is
+wrapping asyncpg's `Connection.fetch` meanwhile, and the commands without parameters sent
+directly (a mutation's plain SAVEPOINT and its end) by wrapping `Connection.execute` (but not the
+transaction's BEGIN and COMMIT, which the floor sends itself). That is
 exactly what the floor replays, with no log parsing and no server-side settings, and it works the
 same on the embedded database and on any `DATABASE_URL`. (PostgreSQL's `log_statement=all` would
 need superuser rights, the server's log file, and parameters re-typed from text.)
@@ -30,6 +32,8 @@ from gql_server.settings import Settings
 
 _INSERT = re.compile(r"^\s*INSERT INTO (\S+) \(([^)]*)\) VALUES \(([^)]*)\)", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\$(\d+)")
+# The transaction's own commands (the floor begins and commits its own), not a savepoint's.
+_TRANSACTION = re.compile(r"^\s*(BEGIN|START|COMMIT|END|ROLLBACK)(\s*;?\s*$|\s+(?!TO\b))", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,7 @@ class Statement:
     sql: str
     parameters: tuple[Any, ...]
     fresh: tuple[int, ...] = ()  # positions holding a newly generated primary key
+    command: bool = False  # sent as a simple query (`Connection.execute`), without parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +89,23 @@ async def capture(
             recorded.append(Statement(sql, tuple(args), fresh_positions(sql, tuple(args))))
         return await fetch(connection, sql, *args, **kw)
 
+    execute = asyncpg.Connection.execute
+
+    async def record_execute(
+        connection: asyncpg.Connection, sql: str, *args: Any, **kw: Any
+    ) -> Any:
+        if id(connection) in requests_connections and not args and not _TRANSACTION.match(sql):
+            recorded.append(Statement(sql, (), command=True))
+        return await execute(connection, sql, *args, **kw)
+
     results: dict[str, Captured] = {}
     asyncpg.Connection.fetch = record_fetch  # type: ignore[method-assign]
+    asyncpg.Connection.execute = record_execute  # type: ignore[method-assign]
     try:
         return await _capture(app, requests, recorded, record, results, requests_connections)
     finally:
         asyncpg.Connection.fetch = fetch  # type: ignore[method-assign]
+        asyncpg.Connection.execute = execute  # type: ignore[method-assign]
 
 
 async def _capture(

@@ -53,6 +53,10 @@ async def replay(connection: asyncpg.Connection, statements: list[Statement]) ->
     results: list[Any] = []
     async with connection.transaction():
         for statement in statements:
+            if statement.command:
+                await connection.execute(statement.sql)
+                results.append([])
+                continue
             for position in statement.fresh:
                 fresh[statement.parameters[position]] = uuid4()
             parameters = (
