@@ -8,7 +8,8 @@ tree of `ObjectPlan`s, one per selection on a concrete type, whose fields are
 - `TypeName`: the constant `__typename`;
 - `Relation`: a relationship field, loaded for every parent of the level in one batch through
   the request's loaders, with the plan of what is selected on the related objects;
-- `RootField`: a field of the query root (`contents`, `node`, `viewer`, ...).
+- `RootField`: a field of the query root (`contents`, `node`, `viewer`, ...), or a mutation
+  whose payload is planned (run one after another: `Plan.serial`).
 
 Connections (`edges { cursor node }`, `nodes`, `pageInfo`, `totalCount`) are planned as
 `ConnectionPlan`s on the relation or root field that returns them.
@@ -197,8 +198,9 @@ def compile_operation(
     operation: OperationDefinitionNode,
     conditions: Mapping[str, bool],
 ) -> Plan | None:
-    """The plan of a query, or of what a subscription selects on each event's value; None when
-    it holds something only standard execution covers."""
+    """The plan of a query, of a mutation's payloads (performed in order, each then read), or of
+    what a subscription selects on each event's value; None when it holds something only
+    standard execution covers."""
     if operation.operation is OperationType.QUERY:
         root_type, known = schema.query_type, catalog.roots
     elif operation.operation is OperationType.MUTATION:
