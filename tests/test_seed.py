@@ -225,6 +225,20 @@ async def test_the_scale_set_is_identical_on_two_fresh_databases(scaled: list[Se
     assert first == second
 
 
+async def analyzed(engine: AsyncEngine) -> set[str]:
+    """The tables an ANALYZE has given statistics (autovacuum's own runs are not counted)."""
+    async with engine.connect() as connection:
+        result = await connection.exec_driver_sql(
+            "select relname from pg_stat_user_tables where last_analyze is not null"
+        )
+        return {name for (name,) in result}
+
+
+async def test_the_planner_has_statistics_for_every_table_seeded(scaled: list[Seeded]) -> None:
+    # Reads right after seeding would otherwise be planned for near-empty tables.
+    assert await analyzed(scaled[0].engine) == set(scaled[0].summary.counts)
+
+
 async def test_is_empty_until_seeded_and_seeding_again_is_refused(
     create_database: CreateDatabase,
 ) -> None:
@@ -254,6 +268,7 @@ async def test_an_owner_without_superuser_rights_seeds_through_row_level_securit
             assert await seed.is_empty(owner)
             await seed.seed_demo(owner)
             assert not await seed.is_empty(owner)
+            assert await analyzed(owner) == set(models.Base.metadata.tables) - NOT_SEEDED
             with pytest.raises(seed.AlreadySeeded):
                 await seed.seed_demo(owner)
             assert await snapshot(admin) == await snapshot(demos[0].engine)
