@@ -28,7 +28,17 @@ from loaders.compiled import TENANT_ID
 from loaders.session import STATEMENTS, RequestDB
 from loaders.tables import note_statement, start_counting, start_touching
 from loaders.tables import touched as tables_touched
-from models import APP_ROLE, Audited, EventKind, OutboxEvent, SoftDeleted, TenantScoped
+from models import (
+    APP_ROLE,
+    STAMPED,
+    Audited,
+    CrossTenantWrite,
+    EventKind,
+    OutboxEvent,
+    SoftDeleted,
+    TenantScoped,
+    stamped,
+)
 
 __all__ = [
     "INCLUDE_DELETED",
@@ -78,10 +88,6 @@ def scope_of(session: Session | AsyncSession) -> SessionScope | None:
 
 def rescope(session: Session | AsyncSession, scope: SessionScope) -> None:
     session.info[_SCOPE] = scope
-
-
-class CrossTenantWrite(Exception):
-    """A new row names an organization other than the session's tenant."""
 
 
 async def begin_tenant(
@@ -201,24 +207,17 @@ def _stamp_tenant(session: Session, _context: object, _instances: object) -> Non
     scope = scope_of(session)
     if scope is None:
         return
+    for obj in session.new:
+        if not isinstance(obj, TenantScoped | Audited):
+            continue
+        current = {name: getattr(obj, name) for name in STAMPED if hasattr(obj, name)}
+        for name, value in stamped(type(obj), current, scope.tenant_id, scope.actor).items():
+            if value is not current.get(name):
+                setattr(obj, name, value)
     if scope.actor is not None:
-        for obj in session.new:
-            if isinstance(obj, Audited):
-                obj.created_by = obj.created_by or scope.actor
-                obj.updated_by = scope.actor
         for obj in session.dirty:
             if isinstance(obj, Audited) and session.is_modified(obj):
                 obj.updated_by = scope.actor
-    for obj in session.new:
-        if not isinstance(obj, TenantScoped):
-            continue
-        if obj.organization_id is None:
-            obj.organization_id = scope.tenant_id
-        elif obj.organization_id != scope.tenant_id:
-            raise CrossTenantWrite(
-                f"{type(obj).__name__} for organization {obj.organization_id} refused in a"
-                f" session of organization {scope.tenant_id}"
-            )
 
 
 # Into the table (Core), as `schema.events.publish`: nothing read back; built once, its values

@@ -1,7 +1,17 @@
 """SQLAlchemy models: every table of the domain, imported here so the metadata is complete."""
 
 from models.attachment import Attachment
-from models.base import APP_ROLE, Audited, Base, SoftDeleted, TenantScoped, Timestamped
+from models.base import (
+    APP_ROLE,
+    STAMPED,
+    Audited,
+    Base,
+    CrossTenantWrite,
+    SoftDeleted,
+    TenantScoped,
+    Timestamped,
+    stamped,
+)
 from models.comment import Comment
 from models.content import (
     Content,
@@ -23,6 +33,7 @@ TENANT_TABLES = tuple(
 
 __all__ = [
     "APP_ROLE",
+    "STAMPED",
     "TENANT_TABLES",
     "Attachment",
     "Audited",
@@ -33,6 +44,7 @@ __all__ = [
     "ContentPrerequisite",
     "ContentStatus",
     "ContentTag",
+    "CrossTenantWrite",
     "Difficulty",
     "EventKind",
     "Organization",
@@ -49,4 +61,5 @@ __all__ = [
     "UserProfile",
     "UserStatus",
     "normalize_email",
+    "stamped",
 ]

@@ -1,5 +1,6 @@
 """The declarative base: one naming convention, one type map, and the mixins every table shares."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -40,7 +41,8 @@ class Timestamped:
 
 
 class Audited(Timestamped):
-    """Who created and last changed the row; stamped from the viewer by the mutations."""
+    """Who created and last changed the row: the writer, stamped by `stamped` on a new row and by
+    the tenant session on a changed one."""
 
     created_by: Mapped[UUID | None] = mapped_column(sort_order=92)
     updated_by: Mapped[UUID | None] = mapped_column(sort_order=93)
@@ -61,6 +63,38 @@ class TenantScoped:
         return mapped_column(
             ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True, sort_order=-10
         )
+
+
+class CrossTenantWrite(Exception):
+    """A new row names an organization other than the session's tenant."""
+
+
+STAMPED = ("organization_id", "created_by", "updated_by")
+
+
+def stamped(
+    model: type[Any], values: Mapping[str, Any], tenant_id: UUID, actor: UUID | None
+) -> dict[str, Any]:
+    """A new row's values as written: the tenant on a row of a tenant table (another tenant's is
+    refused), the actor as creator and last writer of an audited one.
+
+    The one rule for the objects a tenant session flushes (`gql_server.tenancy`) and for the rows
+    the mutations insert directly.
+    """
+    row = dict(values)
+    if issubclass(model, TenantScoped):
+        named = row.get("organization_id")
+        if named is None:
+            row["organization_id"] = tenant_id
+        elif named != tenant_id:
+            raise CrossTenantWrite(
+                f"{model.__name__} for organization {named} refused in a session of"
+                f" organization {tenant_id}"
+            )
+    if actor is not None and issubclass(model, Audited):
+        row["created_by"] = row.get("created_by") or actor
+        row["updated_by"] = actor
+    return row
 
 
 def str_enum(enum: type[Any]) -> Enum:

@@ -328,6 +328,31 @@ async def test_a_row_of_another_tenant_is_refused_before_the_database(
     assert await count_rows(sessionmaker, "tags", b.id) == 0
 
 
+def test_one_rule_stamps_a_new_row_for_flushed_objects_and_direct_inserts() -> None:
+    tenant, other, actor, creator = (UUID(int=n) for n in range(1, 5))
+    assert models.stamped(models.Comment, {"body": "b"}, tenant, actor) == {
+        "body": "b",
+        "organization_id": tenant,
+        "created_by": actor,
+        "updated_by": actor,
+    }
+    # A creator given is kept; the writer is always the actor; without one nothing is audited.
+    assert models.stamped(models.Content, {"created_by": creator}, tenant, actor) == {
+        "created_by": creator,
+        "updated_by": actor,
+        "organization_id": tenant,
+    }
+    assert models.stamped(models.Comment, {}, tenant, None) == {"organization_id": tenant}
+    # Not audited: the tenant only. Not a tenant table: nothing.
+    assert models.stamped(models.Rating, {"score": 3}, tenant, actor) == {
+        "score": 3,
+        "organization_id": tenant,
+    }
+    assert models.stamped(models.TrustedDocument, {"hash": "x"}, tenant, actor) == {"hash": "x"}
+    with pytest.raises(CrossTenantWrite, match=str(other)):
+        models.stamped(models.Tag, {"organization_id": other}, tenant, actor)
+
+
 async def test_row_level_security_refuses_a_raw_insert_for_another_tenant(
     sessionmaker: Sessionmaker,
 ) -> None:

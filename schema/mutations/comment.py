@@ -118,9 +118,8 @@ def _insert() -> Any:
     """A comment's INSERT, built once with its values bound; RETURNING gives what the database
     fills in (timestamps)."""
     comments = cast(Table, models.Comment.__table__)
-    names = ("organization_id", "id", "content_id", "author_id", "parent_id", "body")
-    audit = ("created_by", "updated_by")  # what the session stamps on the objects it flushes
-    values = {name: bindparam(name, type_=comments.c[name].type) for name in names + audit}
+    names = ("id", "content_id", "author_id", "parent_id", "body", *models.STAMPED)
+    values = {name: bindparam(name, type_=comments.c[name].type) for name in names}
     return insert(comments).values(values).returning(*comments.c)
 
 
@@ -151,16 +150,14 @@ async def _add(context: Context, input: AddCommentInput) -> AddCommentPayload:
         if parent.content_id != content.id:
             raise fail("input.parentId", SAME_CONTENT)
     values = {
-        "organization_id": viewer.organization_id,
         "id": uuid4(),
         "content_id": content.id,
         "author_id": viewer.id,
         "parent_id": parent_pk,
         "body": input.body,
-        "created_by": viewer.id,
-        "updated_by": viewer.id,
     }
-    (comment,) = await context.db.all(_INSERT, values)
+    row = models.stamped(models.Comment, values, viewer.organization_id, viewer.id)
+    (comment,) = await context.db.all(_INSERT, row)
     await comment_added(context, comment)
     return AddCommentPayload(comment=Comment.from_row(comment))
 

@@ -161,9 +161,12 @@ async def _add(context: Context, input: AddPrerequisiteInput) -> AddPrerequisite
     added = await db.scalar(
         insert(_links)
         .values(
-            organization_id=organization_id,
-            content_id=content.id,
-            prerequisite_id=prerequisite.id,
+            models.stamped(
+                models.ContentPrerequisite,
+                {"content_id": content.id, "prerequisite_id": prerequisite.id},
+                organization_id,
+                context.viewer.id,
+            )
         )
         .on_conflict_do_nothing()
         .returning(_links.c.content_id)

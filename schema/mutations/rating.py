@@ -101,13 +101,9 @@ async def _rate(context: Context, input: RateContentInput) -> RateContentPayload
     content = await find_row(context, models.Content, pk, "input.contentId", lock=Lock.SHARE)
     if content.status != models.ContentStatus.PUBLISHED:
         raise forbidden("only published contents can be rated")
-    values = {
-        "organization_id": viewer.organization_id,
-        "content_id": content.id,
-        "user_id": viewer.id,
-        "score": input.score,
-    }
-    (rating,) = await context.db.all(_UPSERT, values)
+    values = {"content_id": content.id, "user_id": viewer.id, "score": input.score}
+    row = models.stamped(models.Rating, values, viewer.organization_id, viewer.id)
+    (rating,) = await context.db.all(_UPSERT, row)
     return RateContentPayload(rating=Rating.from_row(rating), content=Content.from_row(content))
 
 

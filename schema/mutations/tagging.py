@@ -143,11 +143,12 @@ async def _resolve(context: Context, refs: TagRefs, *, create: bool) -> list[mod
             insert(_tags)
             .values(
                 [
-                    {
-                        "organization_id": context.viewer.organization_id,
-                        "name": name,
-                        "id": uuid4(),
-                    }
+                    models.stamped(
+                        models.Tag,
+                        {"name": name, "id": uuid4()},
+                        context.viewer.organization_id,
+                        context.viewer.id,
+                    )
                     for name in names
                 ]
             )
@@ -188,11 +189,12 @@ async def _tag(context: Context, input: TagContentInput) -> TagContentPayload:
             insert(_content_tags)
             .values(
                 [
-                    {
-                        "organization_id": content.organization_id,
-                        "content_id": content.id,
-                        "tag_id": tag.id,
-                    }
+                    models.stamped(
+                        models.ContentTag,
+                        {"content_id": content.id, "tag_id": tag.id},
+                        context.viewer.organization_id,
+                        context.viewer.id,
+                    )
                     for tag in tags
                 ]
             )

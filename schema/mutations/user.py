@@ -261,8 +261,9 @@ async def _update_profile(context: Context, input: UpdateProfileInput) -> Update
         changes["preferences"] = input.preferences
     # now() in the values rather than in DO UPDATE, where Citus refuses any function not
     # immutable.
+    values = {"user_id": target, "updated_at": func.now(), **changes}
     statement = insert(models.UserProfile).values(
-        organization_id=viewer.organization_id, user_id=target, updated_at=func.now(), **changes
+        models.stamped(models.UserProfile, values, viewer.organization_id, viewer.id)
     )
     # One statement whether or not the profile exists; a concurrent first edit cannot collide.
     statement = statement.on_conflict_do_update(
