@@ -74,10 +74,13 @@ async def _analyze(engine: AsyncEngine, tables: Sequence[str]) -> None:
     Without them the planner takes each freshly filled table for a few rows until autovacuum
     next analyzes it (a minute or more later), and picks plans that read whole tenants: the
     nested page's statements ran 5-10 times slower on a dataset seeded a moment before.
+    One table per transaction: Citus refuses to analyze the reference table (organizations)
+    after a distributed one in the same transaction.
     """
     async with engine.connect() as connection:
-        await connection.exec_driver_sql(f"analyze {', '.join(tables)}")
-        await connection.commit()
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            await autocommit.exec_driver_sql(f"analyze {table}")
 
 
 async def _as_tenant(connection: AsyncConnection, tenant_id: UUID) -> None:
